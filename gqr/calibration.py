@@ -1,0 +1,67 @@
+"""Scores -> calibrated probabilities, calibration error, and threshold selection."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["expected_calibration_error", "fit_temperature", "softmax", "threshold_for_frr"]
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
+    z = logits.astype(np.float64) / t
+    z -= z.max(axis=1, keepdims=True)
+    logz = np.log(np.exp(z).sum(axis=1))
+    return float(np.mean(logz - z[np.arange(len(y)), y]))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray, lo: float = 1e-2, hi: float = 1e2) -> float:
+    """The temperature minimising the negative log-likelihood of ``y`` (golden-section search
+    over log T, deterministic)."""
+    if len(y) == 0:
+        return 1.0
+    a, b = np.log(lo), np.log(hi)
+    g = (np.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = _nll(logits, y, np.exp(c)), _nll(logits, y, np.exp(d))
+    for _ in range(80):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = _nll(logits, y, np.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = _nll(logits, y, np.exp(d))
+    return float(np.exp((a + b) / 2))
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
+    """Top-label ECE with equal-width confidence bins."""
+    if len(y) == 0:
+        return 0.0
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def threshold_for_frr(in_domain_scores: np.ndarray, target_frr: float) -> float:
+    """The largest threshold that rejects at most ``target_frr`` of in-domain scores
+    (reject when score < threshold)."""
+    if in_domain_scores.size == 0:
+        return 0.0
+    s = np.sort(in_domain_scores.astype(np.float64))
+    k = int(np.floor(target_frr * s.size))  # number of rows allowed below the threshold
+    return float(s[k]) if k < s.size else float(s[-1])

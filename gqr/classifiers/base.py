@@ -1,0 +1,69 @@
+"""The contract every classifier backend meets.
+
+A backend maps cleaned texts to logits over ``n_classes`` output columns (the router decides
+what the columns mean). It owns two things that must agree exactly:
+
+* ``featurize(texts) -> SparseBatch``: numpy only, run at training *and* serving time;
+  ``featurizer_spec()`` is the JSON that lets ``gqr.featurizers.from_spec`` rebuild it
+  without the training libraries;
+* ``to_onnx()``: a graph with the signature of ``gqr.graph`` (inputs ids/values/segments/
+  n_rows, output ``logits``) that computes ``decision_function`` from ``featurize``'s output.
+
+``fit`` stores learned state in attributes ending in ``_`` and returns ``self``; using a
+backend before ``fit`` raises ``gqr.errors.NotFittedError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gqr.errors import NotFittedError
+from gqr.features import SparseBatch
+
+__all__ = ["Backend", "FitData", "check_fitted"]
+
+
+@dataclass
+class FitData:
+    """What a backend trains on. ``y`` holds column indices in ``[0, n_classes)``.
+
+    ``val_texts``/``val_y`` is held-out data for early stopping (may be empty).
+    ``sample_weight`` balances classes (None = uniform).
+    """
+
+    texts: Sequence[str]
+    y: np.ndarray
+    n_classes: int
+    val_texts: Sequence[str] = ()
+    val_y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    sample_weight: np.ndarray | None = None
+    seed: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def fit(self, data: FitData) -> Backend: ...
+
+    def featurize(self, texts: Sequence[str]) -> SparseBatch: ...
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def featurizer_spec(self) -> dict[str, Any]: ...
+
+    def featurizer_files(self) -> dict[str, bytes]: ...
+
+    def to_onnx(self) -> Any: ...
+
+
+def check_fitted(backend: Any, attribute: str) -> None:
+    """Raise ``NotFittedError`` unless ``backend`` has the learned ``attribute``."""
+    if getattr(backend, attribute, None) is None:
+        raise NotFittedError(
+            f"{type(backend).__name__} is not fitted yet: call fit(...) first, or load a trained artifact"
+        )

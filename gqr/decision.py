@@ -1,0 +1,74 @@
+"""The one result type of routing: ``Decision``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Decision", "Reason", "Source"]
+
+
+class Reason(str, enum.Enum):
+    """Why a query was routed or rejected."""
+
+    IN_DOMAIN = "in_domain"
+    OUT_OF_DOMAIN = "out_of_domain"
+    OTHER_LANGUAGE = "other_language"
+    UNSAFE = "unsafe"
+    INVALID_INPUT = "invalid_input"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Source(str, enum.Enum):
+    """Who made the decision."""
+
+    MODEL = "model"
+    JUDGE = "judge"
+    FALLBACK = "fallback"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where one query goes, or why it goes nowhere.
+
+    ``route`` is the domain name, or ``None`` when the query is rejected; ``reason`` says why.
+    ``confidence`` is the calibrated probability of the chosen outcome. ``scores`` maps every
+    domain to its calibrated probability. ``uncertain`` marks queries in the router's uncertain
+    zone. ``detail`` carries a short human-readable note (an input error, a judge failure).
+    """
+
+    route: str | None
+    reason: Reason
+    confidence: float
+    scores: dict[str, float] = field(default_factory=dict)
+    source: Source = Source.MODEL
+    uncertain: bool = False
+    detail: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the query is routed to a domain."""
+        return self.route is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (enums as their string values)."""
+        return {
+            "route": self.route,
+            "reason": self.reason.value,
+            "confidence": round(float(self.confidence), 6),
+            "source": self.source.value,
+            "uncertain": self.uncertain,
+            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def invalid(cls, detail: str) -> Decision:
+        """A rejection for input that cannot be routed."""
+        return cls(route=None, reason=Reason.INVALID_INPUT, confidence=1.0, detail=detail)

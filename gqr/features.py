@@ -1,0 +1,180 @@
+"""Text -> hashed n-gram features, in numpy, shared by training and serving.
+
+Every word n-gram and character n-gram of a query is a substring of one normalised string,
+so all of them are hashed the same way: a polynomial hash over Unicode code points, computed
+for all substrings at once with prefix sums (no Python loop over n-grams). The hash does not
+depend on Python's salted ``hash``, so ids are stable across processes and machines.
+
+Only this step runs outside ONNX. Everything learned (IDF weights, the classifier) lives in
+the exported graph, whose inputs are the sparse triplets of ``SparseBatch``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from gqr.text import MAX_CHARS
+
+__all__ = ["HashingConfig", "SparseBatch", "hash_texts", "tfidf_weights"]
+
+_PRIME = np.uint64(2_147_483_647)  # 2**31 - 1: every product of two residues fits in uint64
+_BASE = np.uint64(1_000_003)
+_MAX_LEN = 4 * MAX_CHARS + 8  # normalised string: each char may gain a space on both sides
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_DIGIT = re.compile(r"\d")
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=np.uint64)
+    acc = 1
+    for i in range(n):
+        out[i] = acc
+        acc = acc * base % int(_PRIME)
+    return out
+
+
+_POW = _powers(int(_BASE), _MAX_LEN + 1)
+_INV_POW = _powers(pow(int(_BASE), int(_PRIME) - 2, int(_PRIME)), _MAX_LEN + 1)
+
+
+@dataclass(frozen=True)
+class HashingConfig:
+    """How text becomes hashed n-gram ids. Stored in the artifact manifest."""
+
+    n_features: int = 2**18
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+
+    def __post_init__(self) -> None:
+        if not 2**8 <= self.n_features <= 2**24:
+            raise ValueError("n_features must be between 2**8 and 2**24")
+        for lo, hi in (self.word_ngrams, self.char_ngrams):
+            if not 0 <= lo <= hi <= 8:
+                raise ValueError("n-gram ranges must satisfy 0 <= low <= high <= 8 (0 disables)")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["word_ngrams"] = list(self.word_ngrams)
+        d["char_ngrams"] = list(self.char_ngrams)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HashingConfig:
+        return cls(
+            n_features=int(d["n_features"]),
+            word_ngrams=(int(d["word_ngrams"][0]), int(d["word_ngrams"][1])),
+            char_ngrams=(int(d["char_ngrams"][0]), int(d["char_ngrams"][1])),
+        )
+
+
+@dataclass(frozen=True)
+class SparseBatch:
+    """A batch of sparse rows as flat triplets: row ``segments[i]`` has ``values[i]`` at
+    column ``ids[i]``. Ids are unique within a row. This is the ONNX graphs' input."""
+
+    ids: np.ndarray  # int64 [nnz]
+    values: np.ndarray  # float32 [nnz]
+    segments: np.ndarray  # int64 [nnz]
+    n_rows: int
+
+    def with_values(self, values: np.ndarray) -> SparseBatch:
+        return SparseBatch(self.ids, values.astype(np.float32), self.segments, self.n_rows)
+
+    def to_csr(self, n_features: int) -> Any:
+        """The batch as a ``scipy.sparse.csr_matrix`` (training side only)."""
+        from scipy.sparse import csr_matrix
+
+        return csr_matrix(
+            (self.values, (self.segments, self.ids)), shape=(self.n_rows, n_features), dtype=np.float32
+        )
+
+    def onnx_feeds(self) -> dict[str, np.ndarray]:
+        return {
+            "ids": self.ids,
+            "values": self.values,
+            "segments": self.segments,
+            "n_rows": np.array([self.n_rows], dtype=np.int64),
+        }
+
+
+def _normalise(text: str) -> tuple[str, list[str]]:
+    tokens = _TOKEN.findall(_DIGIT.sub("0", text.casefold()))
+    return " " + " ".join(tokens) + " ", tokens
+
+
+def _row_ids(text: str, config: HashingConfig) -> np.ndarray:
+    s, tokens = _normalise(text)
+    s = s[:_MAX_LEN]
+    cp = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = cp.size
+    # prefix[i] = sum_{j<i} cp[j] * B^j  (mod p); substring hash [a, b) = (prefix[b]-prefix[a]) / B^a
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(cp * _POW[:n] % _PRIME, out=prefix[1:])
+    prefix %= _PRIME
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    kinds: list[np.ndarray] = []
+    lo, hi = config.char_ngrams
+    for k in range(max(lo, 1), hi + 1) if hi else ():
+        if n >= k:
+            a = np.arange(n - k + 1, dtype=np.int64)
+            starts.append(a)
+            ends.append(a + k)
+            kinds.append(np.full(a.size, k, dtype=np.uint64))
+    lo, hi = config.word_ngrams
+    if hi and tokens:
+        spaces = np.flatnonzero(cp == 32)  # token t spans (spaces[t] + 1, spaces[t + 1])
+        tok_start = spaces[:-1] + 1
+        tok_end = spaces[1:]
+        m = tok_start.size
+        for k in range(max(lo, 1), hi + 1):
+            if m >= k:
+                starts.append(tok_start[: m - k + 1])
+                ends.append(tok_end[k - 1 :])
+                kinds.append(np.full(m - k + 1, 100 + k, dtype=np.uint64))
+    if not starts:
+        return np.empty(0, dtype=np.int64)
+    a = np.concatenate(starts)
+    b = np.concatenate(ends)
+    kind = np.concatenate(kinds)
+    h = (prefix[b] + _PRIME - prefix[a]) % _PRIME
+    h = h * _INV_POW[a] % _PRIME
+    h = (h * np.uint64(31) + kind) % _PRIME
+    return (h % np.uint64(config.n_features)).astype(np.int64)
+
+
+def hash_texts(texts: Sequence[str], config: HashingConfig) -> SparseBatch:
+    """Hash cleaned texts into a ``SparseBatch`` of raw n-gram counts."""
+    ids_list: list[np.ndarray] = []
+    counts_list: list[np.ndarray] = []
+    seg_list: list[np.ndarray] = []
+    for row, text in enumerate(texts):
+        uniq, counts = np.unique(_row_ids(text, config), return_counts=True)
+        ids_list.append(uniq)
+        counts_list.append(counts.astype(np.float32))
+        seg_list.append(np.full(uniq.size, row, dtype=np.int64))
+    if not ids_list:
+        empty = np.empty(0, dtype=np.int64)
+        return SparseBatch(empty, np.empty(0, dtype=np.float32), empty, 0)
+    return SparseBatch(
+        np.concatenate(ids_list), np.concatenate(counts_list), np.concatenate(seg_list), len(texts)
+    )
+
+
+def tfidf_weights(batch: SparseBatch, idf: np.ndarray) -> SparseBatch:
+    """Sublinear TF-IDF with per-row L2 normalisation (the same formula the ONNX graph uses)."""
+    w = (1.0 + np.log(batch.values.astype(np.float32))) * idf[batch.ids]
+    norms = np.sqrt(np.bincount(batch.segments, weights=w * w, minlength=batch.n_rows))
+    w = w / np.maximum(norms[batch.segments], 1e-12)
+    return batch.with_values(w.astype(np.float32))
+
+
+def fit_idf(batch: SparseBatch, n_features: int) -> np.ndarray:
+    """Smoothed inverse document frequency, as scikit-learn computes it."""
+    df = np.bincount(batch.ids, minlength=n_features).astype(np.float64)
+    return (np.log((1.0 + batch.n_rows) / (1.0 + df)) + 1.0).astype(np.float32)

@@ -1,0 +1,33 @@
+"""Rebuild a serving featurizer from an artifact's JSON spec (serving tier: numpy only).
+
+The spec names one of a fixed set of kinds; nothing in an artifact can make gqr import or
+run code of its choosing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gqr.errors import ManifestError
+from gqr.features import HashingConfig, SparseBatch, hash_texts
+
+__all__ = ["Featurizer", "from_spec"]
+
+Featurizer = Callable[[Sequence[str]], SparseBatch]
+
+
+def from_spec(spec: dict[str, Any], files: dict[str, bytes]) -> Featurizer:
+    """Return ``texts -> SparseBatch`` for a manifest's ``featurizer`` entry."""
+    kind = spec.get("kind")
+    try:
+        if kind == "hashed-ngrams":
+            config = HashingConfig.from_dict(spec)
+            return lambda texts: hash_texts(texts, config)
+        if kind == "fasttext":
+            from gqr.fasttext_features import from_spec as fasttext_from_spec
+
+            return fasttext_from_spec(spec, files)  # type: ignore[no-any-return]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ManifestError(f"invalid featurizer spec ({kind}): {exc}") from exc
+    raise ManifestError(f"unknown featurizer kind {kind!r}; this gqr knows: hashed-ngrams, fasttext")

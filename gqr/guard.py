@@ -1,0 +1,113 @@
+"""The guard: calibrated scores -> accept a domain, or reject with a reason.
+
+Output columns of a router are its domains first, then optional background columns
+(outlier exposure), each tied to a rejection reason. A query is rejected when a background
+column wins, or when its in-domain score falls below the threshold chosen on held-out
+in-domain data. Queries whose domain probability falls inside ``[uncertain_low,
+uncertain_high)`` are marked uncertain (candidates for the LLM judge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from gqr.decision import Decision, Reason
+
+__all__ = ["GuardRule", "ood_scores"]
+
+SCORE_METHODS = ("msp", "energy")
+
+
+def ood_scores(logits: np.ndarray, probs: np.ndarray, n_domains: int, method: str, temperature: float) -> np.ndarray:
+    """In-domain score per row (higher = more in-domain).
+
+    ``msp``: the largest calibrated domain probability (background columns take mass away).
+    ``energy``: ``T * logsumexp(domain logits / T) - T * logsumexp(background logits / T)`` when
+    there are background columns, else the plain negative free energy of the domain logits.
+    """
+    if method == "msp":
+        return np.asarray(probs[:, :n_domains].max(axis=1), dtype=np.float64)
+    if method == "energy":
+        z = logits.astype(np.float64) / temperature
+
+        def lse(a: np.ndarray) -> np.ndarray:
+            m = a.max(axis=1)
+            return np.asarray(m + np.log(np.exp(a - m[:, None]).sum(axis=1)))
+
+        score = temperature * lse(z[:, :n_domains])
+        if logits.shape[1] > n_domains:
+            score = score - temperature * lse(z[:, n_domains:])
+        return score
+    raise ValueError(f"unknown OOD score method {method!r}; use one of {SCORE_METHODS}")
+
+
+@dataclass(frozen=True)
+class GuardRule:
+    """Everything the guard needs; stored in the manifest as ``guard``."""
+
+    labels: tuple[str, ...]
+    background: tuple[str, ...] = ()
+    method: str = "msp"
+    threshold: float = 0.0
+    temperature: float = 1.0
+    uncertain_low: float = 0.0
+    uncertain_high: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.method not in SCORE_METHODS:
+            raise ValueError(f"unknown OOD score method {self.method!r}; use one of {SCORE_METHODS}")
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be a non-empty list of unique domain names")
+        for reason in self.background:
+            Reason(reason)  # raises ValueError for an unknown reason
+        if not self.temperature > 0:
+            raise ValueError("temperature must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        d["background"] = list(self.background)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GuardRule:
+        return cls(
+            labels=tuple(str(x) for x in d["labels"]),
+            background=tuple(str(x) for x in d.get("background", [])),
+            method=str(d.get("method", "msp")),
+            threshold=float(d.get("threshold", 0.0)),
+            temperature=float(d.get("temperature", 1.0)),
+            uncertain_low=float(d.get("uncertain_low", 0.0)),
+            uncertain_high=float(d.get("uncertain_high", 0.0)),
+        )
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.labels) + len(self.background)
+
+    def decide(self, logits: np.ndarray, probs: np.ndarray) -> list[Decision]:
+        """One ``Decision`` per row of calibrated ``probs`` (and raw ``logits``)."""
+        d = len(self.labels)
+        scores = ood_scores(logits, probs, d, self.method, self.temperature)
+        top = probs.argmax(axis=1)
+        top_domain = probs[:, :d].argmax(axis=1)
+        p_domain = probs[:, :d].max(axis=1)
+        out: list[Decision] = []
+        for i in range(probs.shape[0]):
+            domain_scores = {name: float(probs[i, j]) for j, name in enumerate(self.labels)}
+            uncertain = bool(self.uncertain_low <= p_domain[i] < self.uncertain_high)
+            if top[i] >= d:
+                reason = Reason(self.background[top[i] - d])
+                out.append(Decision(None, reason, float(probs[i, top[i]]), domain_scores, uncertain=uncertain))
+            elif scores[i] < self.threshold:
+                reason = Reason.OUT_OF_DOMAIN
+                if self.background:
+                    reason = Reason(self.background[int(probs[i, d:].argmax())])
+                out.append(Decision(None, reason, float(1.0 - p_domain[i]), domain_scores, uncertain=uncertain))
+            else:
+                label = self.labels[top_domain[i]]
+                out.append(Decision(label, Reason.IN_DOMAIN, float(p_domain[i]), domain_scores, uncertain=uncertain))
+        return out

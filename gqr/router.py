@@ -1,0 +1,113 @@
+"""``Router``: text in, ``Decision`` out. The one object applications hold."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from gqr.decision import Decision
+from gqr.errors import ArtifactNotFoundError, InvalidInputError
+from gqr.guard import GuardRule
+from gqr.text import MAX_CHARS, clean
+
+__all__ = ["Router", "Scorer", "default_model_path"]
+
+
+class Scorer(Protocol):
+    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def default_model_path() -> Path:
+    """The shipped default model: ``$GQR_MODEL`` if set, else ``models/default`` of the checkout."""
+    env = os.environ.get("GQR_MODEL")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+class Router:
+    """Routes queries to a domain or rejects them, with a reason.
+
+    Build one with ``Router.load(path)`` (an exported artifact; ``None`` = the shipped default)
+    or from training (``gqr.training.train_router(...).router()``); both decide identically.
+
+    >>> router = Router.load()  # doctest: +SKIP
+    >>> router.route("Can my landlord keep my deposit?").route  # doctest: +SKIP
+    'law'
+    """
+
+    def __init__(self, scorer: Scorer, guard: GuardRule, *, max_chars: int = MAX_CHARS, info: dict[str, Any] | None = None) -> None:
+        self.scorer = scorer
+        self.guard = guard
+        self.max_chars = max_chars
+        self.info = info or {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, *, threads: int = 1) -> Router:
+        """Load and verify an exported artifact (checksums, format, graph signature)."""
+        from gqr.artifact import read_artifact
+        from gqr.runtime import OnnxScorer
+
+        root = Path(path) if path is not None else default_model_path()
+        if path is None and not root.exists():
+            raise ArtifactNotFoundError(
+                f"the default model is not at {root}; pass a model directory (--model DIR) or set GQR_MODEL"
+            )
+        artifact = read_artifact(root)
+        max_chars = int(artifact.manifest.get("preprocessing", {}).get("max_chars", MAX_CHARS))
+        return cls(OnnxScorer(artifact, threads=threads), artifact.guard, max_chars=max_chars, info=artifact.manifest)
+
+    @property
+    def labels(self) -> list[str]:
+        """The domains, in output order."""
+        return list(self.guard.labels)
+
+    @property
+    def columns(self) -> list[str]:
+        """All output columns: domains, then background (rejection) columns."""
+        return list(self.guard.labels) + list(self.guard.background)
+
+    def _clean_all(self, texts: Sequence[str | bytes]) -> tuple[list[str], list[int], dict[int, str]]:
+        cleaned: list[str] = []
+        index: list[int] = []
+        errors: dict[int, str] = {}
+        for i, text in enumerate(texts):
+            try:
+                cleaned.append(clean(text, self.max_chars))
+                index.append(i)
+            except InvalidInputError as exc:
+                errors[i] = str(exc)
+        return cleaned, index, errors
+
+    def predict_proba(self, texts: Sequence[str | bytes]) -> np.ndarray:
+        """Calibrated probabilities over ``columns`` for every text (raises on invalid input)."""
+        cleaned = [clean(t, self.max_chars) for t in texts]
+        if not cleaned:
+            return np.zeros((0, len(self.columns)), dtype=np.float32)
+        return self.scorer.scores(cleaned)[1]
+
+    def route(self, text: str | bytes) -> Decision:
+        """Route one query. Invalid input gives a rejection with ``reason=invalid_input``."""
+        return self.route_batch([text])[0]
+
+    def route_batch(self, texts: Sequence[str | bytes]) -> list[Decision]:
+        """Route many queries in one vectorised call; one ``Decision`` per text, in order.
+
+        A bad row (empty, not UTF-8, not text) gets an ``invalid_input`` rejection; the
+        others are routed as usual.
+        """
+        if isinstance(texts, (str, bytes)):
+            raise InvalidInputError("route_batch expects a sequence of texts; use route() for one text")
+        cleaned, index, errors = self._clean_all(texts)
+        out: list[Decision | None] = [None] * len(texts)
+        for i, message in errors.items():
+            out[i] = Decision.invalid(message)
+        if cleaned:
+            logits, probs = self.scorer.scores(cleaned)
+            for i, decision in zip(index, self.guard.decide(logits, probs)):
+                out[i] = decision
+        return [d for d in out if d is not None]

@@ -1,0 +1,55 @@
+"""Input hygiene: turn whatever the caller passed into clean text, or say why not.
+
+The same function runs at training and at serving time, so both paths see identical text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from gqr.errors import InvalidInputError
+
+__all__ = ["MAX_CHARS", "clean", "normalize_for_dedup"]
+
+#: Characters kept from one query; the rest is cut (routing needs the start of a text, and
+#: the cap bounds latency and memory for a 1 MB paste).
+MAX_CHARS = 4000
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_SPACE = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def clean(text: str | bytes, max_chars: int = MAX_CHARS) -> str:
+    """Return ``text`` as NFKC-normalised str with control characters removed and runs of
+    white space collapsed, cut to ``max_chars`` characters.
+
+    Raises ``InvalidInputError`` for bytes that are not UTF-8, for non-text objects, and
+    for text that is empty once cleaned.
+    """
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"input is not valid UTF-8 (bad byte at position {exc.start}); decode it first"
+            ) from None
+    if not isinstance(text, str):
+        raise InvalidInputError(f"expected text (str or UTF-8 bytes), got {type(text).__name__}")
+    # Cut before the expensive steps so a huge paste costs no more than a long query.
+    text = text[: max_chars * 2]
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip()[:max_chars]
+    if not text:
+        raise InvalidInputError("input is empty (or only white space and control characters)")
+    return text
+
+
+def normalize_for_dedup(text: str) -> str:
+    """Casefolded text with every run of non-word characters collapsed to one space.
+
+    Used to find the same text across splits and sources (leakage checks, deduplication).
+    """
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()

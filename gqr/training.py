@@ -1,0 +1,245 @@
+"""Train a router: texts per domain (+ optional outlier pools) -> backend, calibration, guard."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gqr.calibration import expected_calibration_error, fit_temperature, softmax, threshold_for_frr
+from gqr.classifiers import make_backend
+from gqr.classifiers.base import FitData
+from gqr.decision import Reason
+from gqr.errors import DataFormatError, InvalidInputError
+from gqr.guard import GuardRule, ood_scores
+from gqr.router import Router
+from gqr.text import clean, normalize_for_dedup
+
+__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "train_router"]
+
+BACKGROUND_ORDER = (Reason.OUT_OF_DOMAIN.value, Reason.OTHER_LANGUAGE.value, Reason.UNSAFE.value)
+
+
+@dataclass
+class TrainingSet:
+    """Texts per domain, and optional outlier pools per rejection reason
+    (``out_of_domain``, ``other_language``, ``unsafe``) for outlier exposure."""
+
+    domains: dict[str, list[str]]
+    background: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. ``target_frr`` is the share of held-out in-domain queries the OOD
+    threshold may reject; ``uncertain_margin`` widens the uncertain zone around it."""
+
+    model: str = "svm"
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    val_fraction: float = 0.15
+    target_frr: float = 0.02
+    method: str = "msp"
+    uncertain_margin: float = 0.15
+    max_background_weight: float = 1.0
+
+
+def _prepare(data: TrainingSet) -> tuple[list[str], list[str], np.ndarray, dict[str, int]]:
+    domains = list(data.domains)
+    if not domains:
+        raise DataFormatError("no domains to train on: give at least one domain with examples")
+    background = [b for b in BACKGROUND_ORDER if data.background.get(b)]
+    unknown = set(data.background) - set(BACKGROUND_ORDER)
+    if unknown:
+        raise DataFormatError(f"unknown background pool(s) {sorted(unknown)}; use {list(BACKGROUND_ORDER)}")
+    if len(domains) < 2 and not background:
+        raise DataFormatError("one domain alone needs outlier pools (background) to learn what to reject")
+    columns = domains + background
+    pools = [data.domains[d] for d in domains] + [data.background[b] for b in background]
+    texts: list[str] = []
+    labels: list[int] = []
+    seen: dict[str, int] = {}
+    stats = {"invalid": 0, "duplicates": 0, "conflicts": 0}
+    for label, pool in enumerate(pools):
+        if not pool:
+            raise DataFormatError(f"class {columns[label]!r} has no examples")
+        for raw in pool:
+            try:
+                text = clean(raw)
+            except InvalidInputError:
+                stats["invalid"] += 1
+                continue
+            key = normalize_for_dedup(text)
+            if key in seen:
+                stats["duplicates" if seen[key] == label else "conflicts"] += 1
+                continue
+            seen[key] = label
+            texts.append(text)
+            labels.append(label)
+    return columns, texts, np.asarray(labels, dtype=np.int64), stats
+
+
+def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    val: list[np.ndarray] = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        val.append(idx[: max(1, int(round(len(idx) * fraction)))] if len(idx) > 1 else idx[:0])
+    val_idx = np.sort(np.concatenate(val))
+    mask = np.ones(len(y), dtype=bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask), val_idx
+
+
+def _weights(y: np.ndarray, n_domains: int, cap: float) -> np.ndarray:
+    counts = np.bincount(y).astype(np.float64)
+    w = len(y) / (len(counts) * np.maximum(counts, 1))
+    w[n_domains:] = np.minimum(w[n_domains:], cap * w[:n_domains].mean())
+    return (w[y] / w[y].mean()).astype(np.float64)
+
+
+@dataclass
+class TrainedRouter:
+    """A fitted backend with its calibration and guard, ready to ``router()`` or ``export()``."""
+
+    backend: Any
+    guard: GuardRule
+    config: TrainConfig
+    metrics: dict[str, Any]
+    data_stats: dict[str, Any]
+    parity_texts: list[str]
+    train_seconds: float
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"model": self.config.model, **{k: _jsonable(v) for k, v in self.config.params.items()}}
+
+    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        logits = np.asarray(self.backend.decision_function(texts), dtype=np.float32)
+        return logits, softmax(logits, self.guard.temperature)
+
+    def router(self) -> Router:
+        """A ``Router`` on the Python (training-side) path."""
+        return Router(self, self.guard)
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        from gqr.export import export_router
+
+        return export_router(self, path)
+
+    def training_info(self) -> dict[str, Any]:
+        return {
+            "seed": self.config.seed,
+            "val_fraction": self.config.val_fraction,
+            "target_frr": self.config.target_frr,
+            "train_seconds": round(self.train_seconds, 2),
+            "data": self.data_stats,
+            "validation": self.metrics,
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "to_dict"):
+        return v.to_dict()
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def train_router(
+    data: TrainingSet, config: TrainConfig = TrainConfig(), progress: Callable[[str], None] | None = None
+) -> TrainedRouter:
+    """Fit a backend, calibrate it on held-out data and choose the OOD threshold.
+
+    The threshold is chosen on held-out *in-domain* rows only, so that at most
+    ``config.target_frr`` of them are rejected; no out-of-domain test data is used.
+    """
+    say = progress or (lambda message: None)
+    start = time.perf_counter()
+    columns, texts, y, stats = _prepare(data)
+    n_domains = len(data.domains)
+    train_idx, val_idx = _split(y, config.val_fraction, config.seed)
+    say(f"{len(train_idx)} training and {len(val_idx)} validation rows over {len(columns)} classes")
+    tr_texts = [texts[i] for i in train_idx]
+    va_texts = [texts[i] for i in val_idx]
+    fit = FitData(
+        texts=tr_texts,
+        y=y[train_idx],
+        n_classes=len(columns),
+        val_texts=va_texts,
+        val_y=y[val_idx],
+        sample_weight=_weights(y[train_idx], n_domains, config.max_background_weight),
+        seed=config.seed,
+    )
+    backend = make_backend(config.model, **config.params)
+    say(f"fitting {config.model}")
+    backend.fit(fit)
+    say("calibrating")
+    val_logits = np.asarray(backend.decision_function(va_texts), dtype=np.float32)
+    val_y = y[val_idx]
+    temperature = fit_temperature(val_logits, val_y)
+    probs = softmax(val_logits, temperature)
+    metrics: dict[str, Any] = {
+        "ece_before": expected_calibration_error(softmax(val_logits, 1.0), val_y),
+        "ece_after": expected_calibration_error(probs, val_y),
+        "temperature": temperature,
+    }
+    background = tuple(columns[n_domains:])
+    in_dom = val_y < n_domains
+    methods: dict[str, dict[str, float]] = {}
+    for method in ("msp", "energy"):
+        scores = ood_scores(val_logits, probs, n_domains, method, temperature)
+        threshold = _threshold(scores, probs, in_dom, n_domains, config.target_frr)
+        methods[method] = _evaluate_rule(scores, probs, val_y, n_domains, threshold) | {"threshold": threshold}
+    metrics["ood_methods"] = methods
+    chosen = methods[config.method]
+    low = max(0.0, chosen["threshold"] - config.uncertain_margin) if config.method == "msp" else 0.0
+    high = min(1.0, chosen["threshold"] + config.uncertain_margin) if config.method == "msp" else 0.0
+    guard = GuardRule(
+        labels=tuple(columns[:n_domains]),
+        background=background,
+        method=config.method,
+        threshold=float(chosen["threshold"]),
+        temperature=temperature,
+        uncertain_low=low,
+        uncertain_high=high,
+    )
+    metrics.update({k: v for k, v in chosen.items() if k != "threshold"})
+    stats.update({"train_rows": int(len(train_idx)), "val_rows": int(len(val_idx)), "classes": columns,
+                  "rows_per_class": {c: int((y == i).sum()) for i, c in enumerate(columns)}})
+    rng = np.random.default_rng(config.seed)
+    pick = rng.choice(len(va_texts), size=min(500, len(va_texts)), replace=False)
+    parity = [va_texts[i] for i in sorted(pick)]
+    return TrainedRouter(backend, guard, config, metrics, stats, parity, time.perf_counter() - start)
+
+
+def _threshold(scores: np.ndarray, probs: np.ndarray, in_dom: np.ndarray, n_domains: int, target: float) -> float:
+    """Threshold so that (argmax-background + below-threshold) rejections of in-domain
+    validation rows stay within ``target``."""
+    n = int(in_dom.sum())
+    if n == 0:
+        return float(scores.min()) if scores.size else 0.0
+    accepted = in_dom & (probs.argmax(axis=1) < n_domains)
+    budget = target - (n - int(accepted.sum())) / n
+    if budget <= 0:
+        return float(scores[accepted].min()) if accepted.any() else 0.0
+    return threshold_for_frr(scores[accepted], budget * n / max(int(accepted.sum()), 1))
+
+
+def _evaluate_rule(scores: np.ndarray, probs: np.ndarray, y: np.ndarray, n_domains: int, threshold: float) -> dict[str, float]:
+    accept = (probs.argmax(axis=1) < n_domains) & (scores >= threshold)
+    pred = np.where(accept, probs[:, :n_domains].argmax(axis=1), -1)
+    in_dom = y < n_domains
+    out: dict[str, float] = {
+        "id_accuracy": float((pred[in_dom] == y[in_dom]).mean()) if in_dom.any() else float("nan"),
+        "id_rejection_rate": float((pred[in_dom] == -1).mean()) if in_dom.any() else float("nan"),
+    }
+    if (~in_dom).any():
+        out["outlier_rejection"] = float((pred[~in_dom] == -1).mean())
+    return out
