@@ -20,7 +20,7 @@ import numpy as np
 
 from gqr.text import MAX_CHARS
 
-__all__ = ["HashingConfig", "SparseBatch", "hash_texts", "tfidf_weights"]
+__all__ = ["HashingConfig", "SparseBatch", "fit_idf", "hash_texts", "tfidf_weights"]
 
 _PRIME = np.uint64(2_147_483_647)  # 2**31 - 1: every product of two residues fits in uint64
 _BASE = np.uint64(1_000_003)

@@ -85,7 +85,7 @@ def parity_texts(bench_dir: Path) -> list[str]:
     texts: list[str] = []
     for name in ["jigsaw", "hatexplain", "slovak_hate", "dkhate", "olid", "web_questions", "ml_questions"]:
         texts += rng.sample(_read(bench_dir / "ood" / f"{name}.jsonl"), 15)
-    exact = [json.loads(line)["text"] for line in (bench_dir / "id" / "gqr_exact_sample.jsonl").open()]
+    exact = _read(bench_dir / "id" / "gqr_exact_sample.jsonl")
     texts += rng.sample(exact, 30)
     texts += ["😀🔥💯", "Ahoj, ako sa máš? Čo robíš dnes večer?", "日本語のテキストです。", "a" * 5000]
     return texts
@@ -97,3 +97,30 @@ def _clean_gqr_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("GQR_JUDGE"):
             monkeypatch.delenv(key, raising=False)
+
+
+def training_set(corpus: Corpus):  # type: ignore[no-untyped-def]
+    """``small_corpus`` (train part) as a ``gqr.training.TrainingSet``."""
+    from gqr.training import TrainingSet
+
+    by_class: dict[str, list[str]] = {c: [] for c in corpus.classes}
+    for text, y in zip(corpus.train_texts, corpus.train_y):
+        by_class[corpus.classes[y]].append(text)
+    return TrainingSet(
+        domains={c: by_class[c] for c in ("law", "finance", "healthcare")},
+        background={c: by_class[c] for c in ("out_of_domain", "other_language", "unsafe")},
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_svm(small_corpus: Corpus):  # type: ignore[no-untyped-def]
+    """A small SVM router trained once per session on real rows."""
+    from gqr.training import TrainConfig, train_router
+
+    return train_router(training_set(small_corpus), TrainConfig(model="svm", seed=0))
+
+
+@pytest.fixture(scope="session")
+def svm_artifact(trained_svm, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """``trained_svm`` exported once; tests that modify it must copy it first."""
+    return trained_svm.export(tmp_path_factory.mktemp("artifact") / "svm")

@@ -1,0 +1,3 @@
+from gqr.cli import main
+
+main()

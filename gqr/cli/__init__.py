@@ -1,0 +1,57 @@
+"""The ``gqr`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from gqr.errors import GQRError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="gqr",
+    help="Guarded query routing: send each query to a domain, or reject it, in microseconds.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from gqr.cli import bench, data, export, route, train
+
+    app.command("route")(route.route)
+    app.command("train")(train.train)
+    app.command("export")(export.export)
+    app.command("inspect")(export.inspect)
+    app.command("bench")(bench.bench)
+    app.add_typer(data.app, name="data")
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: run the app; a ``GQRError`` prints one line and exits 1."""
+    try:
+        app(standalone_mode=False)
+    except GQRError as exc:
+        if os.environ.get("GQR_DEBUG"):
+            raise
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gqr.decision import Reason
+from gqr.router import Router
+
+
+def test_onnx_and_python_paths_agree(trained_svm, svm_artifact: Path, small_corpus) -> None:  # type: ignore[no-untyped-def]
+    texts = small_corpus.val_texts
+    py = trained_svm.router().route_batch(texts)
+    ox = Router.load(svm_artifact).route_batch(texts)
+    assert [d.route for d in py] == [d.route for d in ox]
+    assert [d.reason for d in py] == [d.reason for d in ox]
+    assert np.allclose([d.confidence for d in py], [d.confidence for d in ox], atol=1e-5)
+
+
+def test_batch_keeps_order_and_survives_bad_rows(svm_artifact: Path) -> None:
+    router = Router.load(svm_artifact)
+    texts = ["What are the side effects of ibuprofen?", "", b"\xff\xfe", "   ", "😀😀😀", "x" * 1_000_000, 17]
+    out = router.route_batch(texts)  # type: ignore[arg-type]
+    assert len(out) == len(texts)
+    assert [d.reason for d in out[1:4]] == [Reason.INVALID_INPUT] * 3
+    assert out[6].reason is Reason.INVALID_INPUT and "int" in (out[6].detail or "")
+    assert out[0].reason is not Reason.INVALID_INPUT and out[4].reason is not Reason.INVALID_INPUT
+    assert out[5].reason is not Reason.INVALID_INPUT  # a 1 MB text is cut, not refused
+
+
+def test_route_matches_route_batch(svm_artifact: Path, small_corpus) -> None:  # type: ignore[no-untyped-def]
+    router = Router.load(svm_artifact)
+    texts = small_corpus.val_texts[:20]
+    assert [router.route(t) for t in texts] == router.route_batch(texts)
+
+
+def test_validation_accuracy_is_real(trained_svm, small_corpus) -> None:  # type: ignore[no-untyped-def]
+    """A router trained on 120 rows per class must beat chance by far on held-out rows."""
+    decisions = trained_svm.router().route_batch(small_corpus.val_texts)
+    names = small_corpus.classes
+    correct = [
+        (d.route == names[y]) if y < 3 else (d.route is None)
+        for d, y in zip(decisions, small_corpus.val_y)
+    ]
+    assert np.mean(correct) > 0.8
+
+
+def test_decision_scores_are_probabilities(svm_artifact: Path) -> None:
+    d = Router.load(svm_artifact).route("Should I pay off my mortgage early or invest in index funds?")
+    assert set(d.scores) == {"law", "finance", "healthcare"}
+    assert all(0.0 <= p <= 1.0 for p in d.scores.values()) and 0 <= d.confidence <= 1
+    assert d.to_dict()["route"] == d.route
+
+
+def test_serving_needs_no_training_libraries(svm_artifact: Path) -> None:
+    """Load and route with sklearn, scipy, xgboost, fasttext, torch and onnx made unimportable."""
+    code = f"""
+import builtins, sys
+blocked = ("sklearn", "scipy", "xgboost", "fasttext", "torch", "onnx")
+real = builtins.__import__
+def guard(name, *a, **k):
+    if name.split(".")[0] in blocked and name != "onnxruntime" and not name.startswith("onnxruntime"):
+        raise ImportError("blocked " + name)
+    return real(name, *a, **k)
+builtins.__import__ = guard
+from gqr import Router
+d = Router.load({str(svm_artifact)!r}).route("How do I appeal a parking ticket in court?")
+print(d.reason.value)
+print(sorted(m for m in sys.modules if m.split(".")[0] in blocked))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    reason, loaded = out.stdout.strip().splitlines()
+    assert reason in {r.value for r in Reason}
+    assert loaded == "[]"
