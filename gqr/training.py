@@ -49,7 +49,11 @@ class TrainConfig:
     max_background_weight: float = 1.0
 
 
-def _prepare(data: TrainingSet) -> tuple[list[str], list[str], np.ndarray, dict[str, int]]:
+def _prepare(
+    data: TrainingSet, n_val: dict[str, int] | None = None
+) -> tuple[list[str], list[str], np.ndarray, dict[str, int], np.ndarray]:
+    """Clean and deduplicate; returns columns, texts, labels, stats and a per-row flag that is
+    True for rows from the last ``n_val[class]`` entries of each pool (explicit validation)."""
     domains = list(data.domains)
     if not domains:
         raise DataFormatError("no domains to train on: give at least one domain with examples")
@@ -63,12 +67,14 @@ def _prepare(data: TrainingSet) -> tuple[list[str], list[str], np.ndarray, dict[
     pools = [data.domains[d] for d in domains] + [data.background[b] for b in background]
     texts: list[str] = []
     labels: list[int] = []
+    is_val: list[bool] = []
     seen: dict[str, int] = {}
     stats = {"invalid": 0, "duplicates": 0, "conflicts": 0}
     for label, pool in enumerate(pools):
         if not pool:
             raise DataFormatError(f"class {columns[label]!r} has no examples")
-        for raw in pool:
+        first_val = len(pool) - (n_val or {}).get(columns[label], 0)
+        for position, raw in enumerate(pool):
             try:
                 text = clean(raw)
             except InvalidInputError:
@@ -81,7 +87,8 @@ def _prepare(data: TrainingSet) -> tuple[list[str], list[str], np.ndarray, dict[
             seen[key] = label
             texts.append(text)
             labels.append(label)
-    return columns, texts, np.asarray(labels, dtype=np.int64), stats
+            is_val.append(position >= first_val)
+    return columns, texts, np.asarray(labels, dtype=np.int64), stats, np.asarray(is_val, dtype=bool)
 
 
 def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,18 +160,33 @@ def _jsonable(v: Any) -> Any:
 
 
 def train_router(
-    data: TrainingSet, config: TrainConfig = TrainConfig(), progress: Callable[[str], None] | None = None
+    data: TrainingSet,
+    config: TrainConfig = TrainConfig(),
+    progress: Callable[[str], None] | None = None,
+    validation: TrainingSet | None = None,
 ) -> TrainedRouter:
     """Fit a backend, calibrate it on held-out data and choose the OOD threshold.
 
+    ``validation`` (same classes as ``data``) is the held-out data for early stopping,
+    calibration and thresholds; without it, ``config.val_fraction`` of ``data`` is held out.
     The threshold is chosen on held-out *in-domain* rows only, so that at most
     ``config.target_frr`` of them are rejected; no out-of-domain test data is used.
     """
     say = progress or (lambda message: None)
     start = time.perf_counter()
-    columns, texts, y, stats = _prepare(data)
+    if validation is not None:
+        merged = TrainingSet(
+            {d: list(data.domains[d]) + list(validation.domains.get(d, [])) for d in data.domains},
+            {b: list(data.background[b]) + list(validation.background.get(b, [])) for b in data.background},
+        )
+        n_val = {d: len(validation.domains.get(d, [])) for d in data.domains}
+        n_val.update({b: len(validation.background.get(b, [])) for b in data.background})
+        columns, texts, y, stats, origin = _prepare(merged, n_val)
+        train_idx, val_idx = np.flatnonzero(~origin), np.flatnonzero(origin)
+    else:
+        columns, texts, y, stats, origin = _prepare(data)
+        train_idx, val_idx = _split(y, config.val_fraction, config.seed)
     n_domains = len(data.domains)
-    train_idx, val_idx = _split(y, config.val_fraction, config.seed)
     say(f"{len(train_idx)} training and {len(val_idx)} validation rows over {len(columns)} classes")
     tr_texts = [texts[i] for i in train_idx]
     va_texts = [texts[i] for i in val_idx]

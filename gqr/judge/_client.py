@@ -1,0 +1,361 @@
+"""``JudgeClient``: ask an OpenAI-compatible chat-completions server for a routing verdict.
+
+Sync and async share one core: ``_plan`` is a generator that owns the cache, admission,
+request, retry policy and parsing, and *yields* the I/O it needs (``_Send`` or ``_Sleep``).
+The two drivers, ``_run`` and ``_arun``, only perform that I/O with ``httpx.Client`` or
+``httpx.AsyncClient`` and send the outcome back. httpx results become verdicts or
+``JudgeError``s in one place, ``_conclude``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Union, cast
+
+from gqr.errors import (
+    GQRError,
+    JudgeError,
+    JudgeResponseError,
+    JudgeTimeoutError,
+    JudgeUnavailableError,
+    require,
+)
+from gqr.judge._config import JudgeConfig, JudgeStats, JudgeVerdict
+from gqr.judge._governor import Governor, VerdictCache
+from gqr.judge._prompt import build_messages, check_domains, parse_verdict
+from gqr.text import clean, normalize_for_dedup
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["JudgeClient"]
+
+logger = logging.getLogger("gqr.judge")
+
+
+@dataclass(frozen=True)
+class _Send:
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    seconds: float
+
+
+_Outcome = Union["httpx.Response", "httpx.HTTPError", None]
+_Plan = Generator[Union[_Send, _Sleep], _Outcome, JudgeVerdict]
+
+
+class JudgeClient:
+    """An LLM judge for the queries the router is unsure about.
+
+    ``domains`` maps each domain name to a one-line description for the prompt.
+    ``transport`` replaces the network (an ``httpx.MockTransport`` or any httpx transport);
+    ``clock`` replaces ``time.monotonic`` for the budget and the circuit breaker.
+    Thread-safe; use it as a context manager, or call ``close``/``aclose``, to free sockets.
+
+    >>> judge = JudgeClient(JudgeConfig("http://127.0.0.1:11434/v1", "qwen2.5:3b"),
+    ...                     {"law": "legal questions", "finance": "money and markets"})
+    >>> judge.stats().calls
+    0
+    >>> judge.close()
+    """
+
+    def __init__(
+        self,
+        config: JudgeConfig,
+        domains: Mapping[str, str],
+        *,
+        transport: Any = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._httpx: Any = require("httpx", "judge", "The LLM judge")
+        if not isinstance(config, JudgeConfig):
+            raise TypeError(f"config must be a JudgeConfig, got {type(config).__name__}")
+        self.config = config
+        self.domains = check_domains(domains)
+        self._transport = transport
+        self._governor = Governor(config, clock or time.monotonic)
+        self._cache = VerdictCache(config.cache_size)
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if config.api_key is not None:
+            self._headers["Authorization"] = f"Bearer {config.api_key}"
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"JudgeClient(url={self.config.url!r}, model={self.config.model!r}, domains={list(self.domains)})"
+
+    # -- public API ------------------------------------------------------------------------
+    def judge(self, text: str | bytes) -> JudgeVerdict:
+        """The judge's verdict on one query; raises a ``JudgeError`` when there is none.
+
+        ``InvalidInputError`` for text ``gqr.text.clean`` refuses (empty, not UTF-8).
+        """
+        return self._run(self._plan(text))
+
+    async def ajudge(self, text: str | bytes) -> JudgeVerdict:
+        """Async ``judge``."""
+        return await self._arun(self._plan(text))
+
+    def judge_batch(self, texts: Sequence[str | bytes]) -> list[JudgeVerdict | GQRError]:
+        """Verdicts in input order, at most ``max_concurrency`` calls at a time (threads).
+
+        A query that fails gets its error (a ``JudgeError`` or ``InvalidInputError``) in its
+        place in the list instead of raising, so one bad row costs nothing to the others.
+        """
+        items = list(texts)
+        if not items:
+            return []
+        workers = min(self.config.max_concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gqr-judge") as pool:
+            return list(pool.map(self._judge_or_error, items))
+
+    async def ajudge_batch(self, texts: Sequence[str | bytes]) -> list[JudgeVerdict | GQRError]:
+        """Async ``judge_batch``: at most ``max_concurrency`` requests in flight."""
+        gate = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def one(text: str | bytes) -> JudgeVerdict | GQRError:
+            async with gate:
+                try:
+                    return await self.ajudge(text)
+                except GQRError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(t) for t in texts)))
+
+    def note_routed(self, n: int = 1) -> None:
+        """Tell the judge that the router routed ``n`` more queries (for ``max_share``)."""
+        self._governor.note_routed(n)
+
+    def stats(self) -> JudgeStats:
+        """A snapshot of the counters: calls, failures, cache hits, escalation share..."""
+        return self._governor.stats()
+
+    def close(self) -> None:
+        """Close the sync HTTP connection pool (the async one needs ``aclose``)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close both connection pools."""
+        with self._lock:
+            aclient, self._aclient, self._aloop = self._aclient, None, None
+        if aclient is not None:
+            await aclient.aclose()
+        self.close()
+
+    def __enter__(self) -> JudgeClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> JudgeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- the shared core -------------------------------------------------------------------
+    def _plan(self, text: str | bytes) -> _Plan:
+        query = clean(text)
+        key = normalize_for_dedup(query) or query
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._governor.count_cache_hit()
+            return replace(hit, cached=True)
+        probe = self._governor.admit()
+        ok: bool | None = None
+        reachable = False
+        try:
+            body = self._body(query)
+            retry = 0
+            while True:
+                self._governor.count_attempt()
+                outcome = yield _Send(body)
+                delay = self._retry_delay(outcome, retry + 1)
+                if delay is None:
+                    break
+                retry += 1
+                logger.debug("judge attempt %d failed (%s); retrying in %.2fs", retry, _describe(outcome), delay)
+                yield _Sleep(delay)
+            try:
+                verdict = self._conclude(outcome)
+            except JudgeError as exc:
+                ok, reachable = False, isinstance(exc, JudgeResponseError)
+                raise
+            ok, reachable = True, True
+            self._cache.put(key, verdict)
+            return verdict
+        finally:
+            self._governor.finish(probe, ok=ok, reachable=reachable)
+
+    def _body(self, query: str) -> dict[str, Any]:
+        cfg = self.config
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": build_messages(self.domains, query, cfg.language),
+            "temperature": cfg.temperature,
+            "max_tokens": cfg.max_tokens,
+            "stream": False,
+        }
+        if cfg.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def _retry_delay(self, outcome: _Outcome, retry: int) -> float | None:
+        """Seconds to wait before retrying ``outcome``, or None when it is final."""
+        hx = self._httpx
+        if retry > self.config.max_retries:
+            return None
+        if isinstance(outcome, (hx.TimeoutException, hx.NetworkError, hx.RemoteProtocolError)):
+            return self._governor.backoff(retry)
+        if isinstance(outcome, hx.Response) and (outcome.status_code == 429 or outcome.status_code >= 500):
+            return self._governor.backoff(retry, _retry_after(outcome))
+        return None
+
+    def _conclude(self, outcome: _Outcome) -> JudgeVerdict:
+        """The one boundary where an httpx result becomes a verdict or a ``JudgeError``."""
+        hx, cfg = self._httpx, self.config
+        where = f"{cfg.url} (model {cfg.model!r})"
+        if isinstance(outcome, hx.TimeoutException):
+            raise JudgeTimeoutError(
+                f"the judge at {where} did not answer within {cfg.timeout}s; "
+                "raise JudgeConfig.timeout or use a smaller model"
+            ) from outcome
+        if isinstance(outcome, hx.HTTPError):
+            raise JudgeUnavailableError(
+                f"cannot reach the judge at {where}: {type(outcome).__name__}: {outcome}; "
+                "is the server running and is base_url right?"
+            ) from outcome
+        response = cast("httpx.Response", outcome)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise JudgeUnavailableError(f"the judge at {where} answered HTTP {status}: {_excerpt(response)}")
+        if status >= 400:
+            raise JudgeUnavailableError(f"the judge at {where} refused the request with HTTP {status}: "
+                                        f"{_excerpt(response)}; {_hint(status)}")
+        try:
+            payload = response.json()
+            choice = payload["choices"][0]
+            message = choice["message"]
+            content = message.get("content")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise JudgeResponseError(
+                f"the judge at {where} did not return a chat completion: {_excerpt(response)}"
+            ) from exc
+        if content is None:
+            refusal = message.get("refusal")
+            raise JudgeResponseError(f"the judge gave no answer{f' (refusal: {refusal!r})' if refusal else ''}")
+        if choice.get("finish_reason") == "length" and not str(content).strip().endswith(("}", "```")):
+            raise JudgeResponseError(
+                f"the judge's answer was cut at max_tokens={cfg.max_tokens}; raise JudgeConfig.max_tokens"
+            )
+        label, reason = parse_verdict(content, self.domains)
+        return JudgeVerdict(label=label, reason=reason, confidence=cfg.verdict_confidence, raw=content)
+
+    # -- the two drivers -------------------------------------------------------------------
+    def _run(self, plan: _Plan) -> JudgeVerdict:
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, _Sleep):
+                    time.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    outcome: _Outcome = self._sync_client().post(self.config.url, json=step.body)
+                except self._httpx.HTTPError as exc:
+                    outcome = exc
+                step = plan.send(outcome)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            plan.close()
+
+    async def _arun(self, plan: _Plan) -> JudgeVerdict:
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, _Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    outcome: _Outcome = await self._async_client().post(self.config.url, json=step.body)
+                except self._httpx.HTTPError as exc:
+                    outcome = exc
+                step = plan.send(outcome)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            plan.close()
+
+    def _sync_client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                transport = self._transport if isinstance(self._transport, self._httpx.BaseTransport) else None
+                self._client = self._httpx.Client(
+                    headers=self._headers, timeout=self.config.timeout, transport=transport
+                )
+            return self._client
+
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._aclient is None or self._aloop is not loop:
+                # A pool belongs to one event loop; a new loop (a new asyncio.run) gets a new one.
+                transport = self._transport if isinstance(self._transport, self._httpx.AsyncBaseTransport) else None
+                self._aclient = self._httpx.AsyncClient(
+                    headers=self._headers, timeout=self.config.timeout, transport=transport
+                )
+                self._aloop = loop
+            return self._aclient
+
+    def _judge_or_error(self, text: str | bytes) -> JudgeVerdict | GQRError:
+        try:
+            return self.judge(text)
+        except GQRError as exc:
+            return exc
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+    text = " ".join(response.text.split())
+    return repr(text[:limit] + ("..." if len(text) > limit else "")) if text else "(empty body)"
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return "check JudgeConfig.api_key"
+    if status == 404:
+        return "check JudgeConfig.base_url (it should end before /chat/completions) and the model name"
+    if status == 400:
+        return "if the server rejects response_format, set JudgeConfig(json_mode=False)"
+    return "check the judge configuration"
+
+
+def _describe(outcome: _Outcome) -> str:
+    if outcome is None:
+        return "no outcome"
+    status = getattr(outcome, "status_code", None)
+    return f"HTTP {status}" if status is not None else type(outcome).__name__
