@@ -27,7 +27,7 @@ def from_spec(spec: dict[str, Any], files: dict[str, bytes]) -> Featurizer:
         if kind == "fasttext":
             from gqr.fasttext_features import from_spec as fasttext_from_spec
 
-            return fasttext_from_spec(spec, files)  # type: ignore[no-any-return]
+            return fasttext_from_spec(spec, files)
     except (KeyError, TypeError, ValueError) as exc:
         raise ManifestError(f"invalid featurizer spec ({kind}): {exc}") from exc
     raise ManifestError(f"unknown featurizer kind {kind!r}; this gqr knows: hashed-ngrams, fasttext")
