@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["expected_calibration_error", "fit_temperature", "softmax", "threshold_for_frr"]
+__all__ = ["conformal_quantiles", "expected_calibration_error", "fit_temperature", "softmax", "threshold_for_frr"]
+
+COVERAGE_LEVELS = (0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -65,3 +67,18 @@ def threshold_for_frr(in_domain_scores: np.ndarray, target_frr: float) -> float:
     s = np.sort(in_domain_scores.astype(np.float64))
     k = int(np.floor(target_frr * s.size))  # number of rows allowed below the threshold
     return float(s[k]) if k < s.size else float(s[-1])
+
+
+def conformal_quantiles(probs: np.ndarray, y: np.ndarray, levels: tuple[float, ...] = COVERAGE_LEVELS) -> tuple[tuple[float, float], ...]:
+    """Split-conformal thresholds: for each coverage level, the finite-sample-corrected
+    quantile of the non-conformity ``1 - p(true column)`` on held-out rows. A column with
+    ``p >= 1 - q`` enters the prediction set; the set covers the truth with that probability."""
+    if len(y) == 0:
+        return ()
+    scores = np.sort(1.0 - probs[np.arange(len(y)), y].astype(np.float64))
+    n = len(scores)
+    out = []
+    for level in levels:
+        k = min(n - 1, int(np.ceil((n + 1) * level)) - 1)
+        out.append((float(level), float(scores[k])))
+    return tuple(out)

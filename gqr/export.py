@@ -61,7 +61,7 @@ def export_router(trained: TrainedRouter, path: str | os.PathLike[str], parity_t
 
     from gqr.artifact import write_artifact
     from gqr.featurizers import from_spec
-    from gqr.runtime import OUTPUTS
+    from gqr.runtime import run_session
 
     backend = trained.backend
     columns = trained.guard.labels + trained.guard.background
@@ -72,7 +72,7 @@ def export_router(trained: TrainedRouter, path: str | os.PathLike[str], parity_t
     if texts:
         featurize = from_spec(backend.featurizer_spec(), files)
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-        onnx_out = session.run(list(OUTPUTS), featurize(texts).onnx_feeds())
+        onnx_out = run_session(session, featurize(texts))
         parity = check_parity(trained.scores(texts), (onnx_out[0], onnx_out[1]))
     else:
         parity = {}
@@ -86,9 +86,8 @@ def export_router(trained: TrainedRouter, path: str | os.PathLike[str], parity_t
         "onnx": {
             "file": MODEL_FILE,
             "opset": [{"domain": o.domain or "ai.onnx", "version": o.version} for o in model.opset_import],
-            "inputs": ["ids", "values", "segments", "n_rows"],
-            "outputs": list(OUTPUTS),
-            "dtypes": {"ids": "int64", "values": "float32", "segments": "int64", "n_rows": "int64"},
+            "inputs": {"ids": "int64[n, L]", "values": "float32[n, L]"},
+            "outputs": {"logits": "float32[n, k]", "probabilities": "float32[n, k]"},
         },
         "training": trained.training_info(),
         "parity": parity,

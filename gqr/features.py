@@ -93,13 +93,34 @@ class SparseBatch:
             (self.values, (self.segments, self.ids)), shape=(self.n_rows, n_features), dtype=np.float32
         )
 
+    def row_lengths(self) -> np.ndarray:
+        return np.bincount(self.segments, minlength=self.n_rows)
+
+    def take(self, rows: np.ndarray) -> SparseBatch:
+        """The sub-batch of ``rows`` (in that order)."""
+        lengths = self.row_lengths()
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        parts = [np.arange(starts[r], starts[r] + lengths[r]) for r in rows]
+        idx = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+        segs = np.repeat(np.arange(len(rows), dtype=np.int64), lengths[rows])
+        return SparseBatch(self.ids[idx], self.values[idx], segs, len(rows))
+
+    def padded(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, values)`` as ``[n_rows, max_len]`` arrays; padding is id 0 with value 0."""
+        lengths = self.row_lengths()
+        width = max(int(lengths.max()) if lengths.size else 0, 1)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        cols = np.arange(self.ids.size, dtype=np.int64) - starts[self.segments]
+        ids = np.zeros((self.n_rows, width), dtype=np.int64)
+        values = np.zeros((self.n_rows, width), dtype=np.float32)
+        ids[self.segments, cols] = self.ids
+        values[self.segments, cols] = self.values
+        return ids, values
+
     def onnx_feeds(self) -> dict[str, np.ndarray]:
-        return {
-            "ids": self.ids,
-            "values": self.values,
-            "segments": self.segments,
-            "n_rows": np.array([self.n_rows], dtype=np.int64),
-        }
+        """The graph inputs: padded ``ids`` and ``values`` (see ``gqr.graph``)."""
+        ids, values = self.padded()
+        return {"ids": ids, "values": values}
 
 
 def _normalise(text: str) -> tuple[str, list[str]]:

@@ -2,12 +2,13 @@
 
 Every router graph has the same signature::
 
-    inputs : ids int64[nnz], values float32[nnz], segments int64[nnz], n_rows int64[1]
-    outputs: logits float32[n_rows, k]
+    inputs : ids int64[n, L], values float32[n, L]   (``SparseBatch.padded()``)
+    outputs: logits float32[n, k]
 
-``ids``/``values``/``segments`` are the flat triplets of ``gqr.features.SparseBatch``. The
-builders here keep the sparse part (gather rows of a weight matrix, scatter-add them per
-query) in one place, so every backend computes ``X @ W`` the same way without a dense X.
+Row ``i`` holds its sparse features in ``ids[i]``/``values[i]``; padding is id 0 with value 0,
+so every builder here treats ``values == 0`` as absent. Sums over a row's features are
+Gather + batched MatMul (or ReduceSum), never a scatter-add: ONNX Runtime runs
+``ScatterND(reduction="add")`` on several threads without ordering, which gives wrong sums.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gqr.errors import require
 __all__ = ["GraphBuilder", "INPUT_NAMES", "OPSET"]
 
 OPSET = 18
-INPUT_NAMES = ("ids", "values", "segments", "n_rows")
+INPUT_NAMES = ("ids", "values")
 
 
 class GraphBuilder:
@@ -33,59 +34,77 @@ class GraphBuilder:
         self.name = name
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
+        self.opsets: dict[str, int] = {"": OPSET}
         self._ids = itertools.count()
 
     def fresh(self, hint: str) -> str:
         return f"{hint}_{next(self._ids)}"
 
-    def const(self, array: np.ndarray, hint: str = "c") -> str:
+    def const(self, array: np.ndarray | np.generic, hint: str = "c") -> str:
         name = self.fresh(hint)
         self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], hint: str | None = None, n_out: int = 1, **attrs: Any) -> Any:
+    def op(self, op_type: str, inputs: list[str], hint: str | None = None, n_out: int = 1, domain: str = "", **attrs: Any) -> Any:
         outs = [self.fresh(hint or op_type.lower()) for _ in range(n_out)]
-        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, outs, **attrs))
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, outs, domain=domain or None, **attrs))
         return outs[0] if n_out == 1 else outs
+
+    def axes(self, *axes: int) -> str:
+        return self.const(np.array(axes, dtype=np.int64), "axes")
 
     # -- sparse building blocks -------------------------------------------------------------
     def tfidf(self, idf: np.ndarray) -> str:
-        """Sublinear TF-IDF of the raw counts in ``values``, L2-normalised per row."""
-        tf = self.op("Add", [self.const(np.float32(1.0)), self.op("Log", ["values"])])
+        """Sublinear TF-IDF of the raw counts in ``values``, L2-normalised per row; [n, L]."""
+        present = self.op("Greater", ["values", self.const(np.float32(0.0))])
+        counts = self.op("Max", ["values", self.const(np.float32(1.0))])
+        tf = self.op("Add", [self.const(np.float32(1.0)), self.op("Log", [counts])])
         w = self.op("Mul", [tf, self.op("Gather", [self.const(idf.astype(np.float32), "idf"), "ids"])])
-        sq = self.op("Unsqueeze", [self.op("Mul", [w, w]), self.const(np.array([1], np.int64))])
-        row_sq = self.scatter_rows(sq, 1)  # [n, 1]
+        w = self.op("Where", [present, w, self.const(np.float32(0.0))])
+        row_sq = self.op("ReduceSum", [self.op("Mul", [w, w]), self.axes(1)], keepdims=1)
         norm = self.op("Sqrt", [self.op("Max", [row_sq, self.const(np.float32(1e-24))])])
-        per_item = self.op("Gather", [self.op("Squeeze", [norm, self.const(np.array([1], np.int64))]), "segments"])
-        return self.op("Div", [w, per_item], "tfidf")
+        return self.op("Div", [w, norm], "tfidf")
 
-    def scatter_rows(self, items: str, width: int) -> str:
-        """Sum item rows ``items`` [nnz, width] into per-query rows [n_rows, width]."""
-        shape = self.op("Concat", ["n_rows", self.const(np.array([width], np.int64))], axis=0)
-        zeros = self.op("ConstantOfShape", [shape], value=self.onnx.numpy_helper.from_array(np.zeros(1, np.float32)))
-        idx = self.op("Unsqueeze", ["segments", self.const(np.array([1], np.int64))])
-        return self.op("ScatterND", [zeros, idx, items], reduction="add")
+    def row_sum(self, items: str) -> str:
+        """Sum ``items`` [n, L, w] over each row's features -> [n, w]."""
+        return self.op("ReduceSum", [items, self.axes(1)], keepdims=0)
 
     def sparse_matmul(self, weights: np.ndarray, values: str, ids: str = "ids") -> str:
-        """``X @ weights`` for the sparse X given by (``ids``, ``values``, segments)."""
-        rows = self.op("Gather", [self.const(weights.astype(np.float32), "W"), ids])
-        scaled = self.op("Mul", [rows, self.op("Unsqueeze", [values, self.const(np.array([1], np.int64))])])
-        return self.scatter_rows(scaled, weights.shape[1])
+        """``X @ weights`` for the padded sparse X given by (``ids``, ``values``) -> [n, k]."""
+        rows = self.op("Gather", [self.const(np.ascontiguousarray(weights.astype(np.float32)), "W"), ids])
+        return self.weighted_rows(rows, values)
 
-    def finish(self, output: str, n_outputs: int, extra_outputs: dict[str, int] | None = None) -> Any:
-        """Name ``output`` ``logits`` and return the model."""
+    def weighted_rows(self, rows: str, values: str) -> str:
+        """``sum_j values[i, j] * rows[i, j, :]`` as a batched MatMul -> [n, k]."""
+        v = self.op("Unsqueeze", [values, self.axes(1)])  # [n, 1, L]
+        return self.op("Squeeze", [self.op("MatMul", [v, rows]), self.axes(1)])
+
+    def dense_columns(self, columns: str, values: str, width: int) -> str:
+        """Place ``values`` [n, L] at ``columns`` [n, L] of a dense [n, width] matrix.
+
+        Columns must be unique within a row, except ``width`` itself: a dummy column that
+        padding and unused features are sent to, dropped from the result.
+        """
+        n = self.op("Slice", [self.op("Shape", ["ids"]), self.const(np.array([0], np.int64)), self.const(np.array([1], np.int64))])
+        shape = self.op("Concat", [n, self.const(np.array([width + 1], np.int64))], axis=0)
+        zeros = self.op("ConstantOfShape", [shape], value=self.onnx.numpy_helper.from_array(np.zeros(1, np.float32)))
+        cols = self.op("Where", [self.op("Greater", [values, self.const(np.float32(0.0))]), columns, self.const(np.int64(width))])
+        dense = self.op("ScatterElements", [zeros, cols, values], axis=1)
+        return self.op("Slice", [dense, self.const(np.array([0], np.int64)), self.const(np.array([width], np.int64)), self.axes(1)])
+
+    def finish(self, output: str, n_outputs: int) -> Any:
+        """Name ``output`` ``logits`` and return the checked model."""
         h = self.onnx.helper
         tp = self.onnx.TensorProto
         self.nodes.append(h.make_node("Identity", [output], ["logits"]))
         inputs = [
-            h.make_tensor_value_info("ids", tp.INT64, ["nnz"]),
-            h.make_tensor_value_info("values", tp.FLOAT, ["nnz"]),
-            h.make_tensor_value_info("segments", tp.INT64, ["nnz"]),
-            h.make_tensor_value_info("n_rows", tp.INT64, [1]),
+            h.make_tensor_value_info("ids", tp.INT64, ["n", "L"]),
+            h.make_tensor_value_info("values", tp.FLOAT, ["n", "L"]),
         ]
         outputs = [h.make_tensor_value_info("logits", tp.FLOAT, ["n", n_outputs])]
         graph = h.make_graph(self.nodes, self.name, inputs, outputs, self.initializers)
-        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="gqr")
+        opsets = [h.make_opsetid(domain, version) for domain, version in sorted(self.opsets.items())]
+        model = h.make_model(graph, opset_imports=opsets, producer_name="gqr")
         model.ir_version = 9
         self.onnx.checker.check_model(model)
         return model

@@ -55,6 +55,7 @@ class GuardRule:
     temperature: float = 1.0
     uncertain_low: float = 0.0
     uncertain_high: float = 0.0
+    conformal: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in SCORE_METHODS:
@@ -70,6 +71,7 @@ class GuardRule:
         d = asdict(self)
         d["labels"] = list(self.labels)
         d["background"] = list(self.background)
+        d["conformal"] = {f"{c:g}": q for c, q in self.conformal}
         return d
 
     @classmethod
@@ -82,23 +84,42 @@ class GuardRule:
             temperature=float(d.get("temperature", 1.0)),
             uncertain_low=float(d.get("uncertain_low", 0.0)),
             uncertain_high=float(d.get("uncertain_high", 0.0)),
+            conformal=tuple(sorted((float(c), float(q)) for c, q in dict(d.get("conformal", {})).items())),
         )
+
+    def conformal_threshold(self, coverage: float) -> float:
+        """Probability a column needs to enter the prediction set at ``coverage``."""
+        for level, qhat in self.conformal:
+            if level >= coverage - 1e-9:
+                return 1.0 - qhat
+        levels = ", ".join(f"{c:g}" for c, _ in self.conformal) or "none"
+        raise ValueError(f"coverage {coverage:g} is not calibrated in this model (available: {levels})")
 
     @property
     def n_outputs(self) -> int:
         return len(self.labels) + len(self.background)
 
-    def decide(self, logits: np.ndarray, probs: np.ndarray) -> list[Decision]:
-        """One ``Decision`` per row of calibrated ``probs`` (and raw ``logits``)."""
+    def decide(self, logits: np.ndarray, probs: np.ndarray, coverage: float | None = None) -> list[Decision]:
+        """One ``Decision`` per row of calibrated ``probs`` (and raw ``logits``).
+
+        ``uncertain`` is set inside ``[uncertain_low, uncertain_high)`` of the top domain
+        probability, or, with ``coverage``, when the conformal prediction set over all
+        columns (domains and rejection classes) does not hold exactly one column.
+        """
         d = len(self.labels)
         scores = ood_scores(logits, probs, d, self.method, self.temperature)
+        if coverage is not None:
+            set_size = (probs >= self.conformal_threshold(coverage)).sum(axis=1)
         top = probs.argmax(axis=1)
         top_domain = probs[:, :d].argmax(axis=1)
         p_domain = probs[:, :d].max(axis=1)
         out: list[Decision] = []
         for i in range(probs.shape[0]):
             domain_scores = {name: float(probs[i, j]) for j, name in enumerate(self.labels)}
-            uncertain = bool(self.uncertain_low <= p_domain[i] < self.uncertain_high)
+            if coverage is not None:
+                uncertain = bool(set_size[i] != 1)
+            else:
+                uncertain = bool(self.uncertain_low <= p_domain[i] < self.uncertain_high)
             if top[i] >= d:
                 reason = Reason(self.background[top[i] - d])
                 out.append(Decision(None, reason, float(probs[i, top[i]]), domain_scores, uncertain=uncertain))

@@ -40,15 +40,53 @@ class Router:
     'law'
     """
 
-    def __init__(self, scorer: Scorer, guard: GuardRule, *, max_chars: int = MAX_CHARS, info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        guard: GuardRule,
+        *,
+        uncertain: str = "model",
+        coverage: float | None = None,
+        judge: Any = None,
+        max_chars: int = MAX_CHARS,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        from gqr.policy import UNCERTAIN_POLICIES
+
+        if uncertain not in UNCERTAIN_POLICIES:
+            raise InvalidInputError(f"uncertain={uncertain!r}: use one of {', '.join(UNCERTAIN_POLICIES)}")
+        if uncertain == "judge" and judge is None:
+            raise InvalidInputError("uncertain='judge' needs a judge (gqr.judge.JudgeClient)")
+        if coverage is not None:
+            try:
+                guard.conformal_threshold(coverage)
+            except ValueError as exc:
+                raise InvalidInputError(str(exc)) from None
         self.scorer = scorer
         self.guard = guard
+        self.uncertain = uncertain
+        self.coverage = coverage
+        self.judge = judge
         self.max_chars = max_chars
         self.info = info or {}
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, *, threads: int = 1) -> Router:
-        """Load and verify an exported artifact (checksums, format, graph signature)."""
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        threads: int = 1,
+        uncertain: str = "model",
+        coverage: float | None = None,
+        judge: Any = None,
+    ) -> Router:
+        """Load and verify an exported artifact (checksums, format, graph signature).
+
+        ``uncertain`` says what to do in the uncertain zone: ``model`` (keep the model's
+        call), ``reject``, ``accept`` (the top domain) or ``judge`` (ask ``judge``, a
+        ``gqr.judge.JudgeClient``). ``coverage`` (e.g. 0.95) defines the zone by conformal
+        prediction sets instead of the probability band stored in the model.
+        """
         from gqr.artifact import read_artifact
         from gqr.runtime import OnnxScorer
 
@@ -59,7 +97,15 @@ class Router:
             )
         artifact = read_artifact(root)
         max_chars = int(artifact.manifest.get("preprocessing", {}).get("max_chars", MAX_CHARS))
-        return cls(OnnxScorer(artifact, threads=threads), artifact.guard, max_chars=max_chars, info=artifact.manifest)
+        return cls(
+            OnnxScorer(artifact, threads=threads),
+            artifact.guard,
+            uncertain=uncertain,
+            coverage=coverage,
+            judge=judge,
+            max_chars=max_chars,
+            info=artifact.manifest,
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -100,14 +146,38 @@ class Router:
         A bad row (empty, not UTF-8, not text) gets an ``invalid_input`` rejection; the
         others are routed as usual.
         """
+        from gqr.policy import resolve
+
+        cleaned, index, errors, model_decisions = self._model_decisions(texts)
+        return self._assemble(len(texts), index, errors, resolve(model_decisions, cleaned, self.uncertain, self.judge))
+
+    async def aroute(self, text: str | bytes) -> Decision:
+        """Async ``route``: only the judge (if asked) awaits; the model runs inline."""
+        return (await self.aroute_batch([text]))[0]
+
+    async def aroute_batch(self, texts: Sequence[str | bytes]) -> list[Decision]:
+        """Async ``route_batch``; judge calls for uncertain rows run concurrently."""
+        from gqr.policy import aresolve
+
+        cleaned, index, errors, model_decisions = self._model_decisions(texts)
+        resolved = await aresolve(model_decisions, cleaned, self.uncertain, self.judge)
+        return self._assemble(len(texts), index, errors, resolved)
+
+    def _model_decisions(self, texts: Sequence[str | bytes]) -> tuple[list[str], list[int], dict[int, str], list[Decision]]:
         if isinstance(texts, (str, bytes)):
             raise InvalidInputError("route_batch expects a sequence of texts; use route() for one text")
         cleaned, index, errors = self._clean_all(texts)
-        out: list[Decision | None] = [None] * len(texts)
-        for i, message in errors.items():
-            out[i] = Decision.invalid(message)
+        decisions: list[Decision] = []
         if cleaned:
             logits, probs = self.scorer.scores(cleaned)
-            for i, decision in zip(index, self.guard.decide(logits, probs)):
-                out[i] = decision
+            decisions = self.guard.decide(logits, probs, self.coverage)
+        return cleaned, index, errors, decisions
+
+    @staticmethod
+    def _assemble(n: int, index: list[int], errors: dict[int, str], decisions: list[Decision]) -> list[Decision]:
+        out: list[Decision | None] = [None] * n
+        for i, message in errors.items():
+            out[i] = Decision.invalid(message)
+        for i, decision in zip(index, decisions):
+            out[i] = decision
         return [d for d in out if d is not None]

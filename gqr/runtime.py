@@ -10,11 +10,38 @@ import numpy as np
 from gqr.artifact import LoadedArtifact
 from gqr.errors import IncompatibleArtifactError
 from gqr.featurizers import from_spec
+from gqr.features import SparseBatch
 
-__all__ = ["OnnxScorer"]
+__all__ = ["OnnxScorer", "run_session"]
 
-INPUTS = {"ids", "values", "segments", "n_rows"}
+INPUTS = {"ids", "values"}
 OUTPUTS = ("logits", "probabilities")
+#: rows x padded length fed to ONNX Runtime at once; rows are grouped by length to limit padding
+MAX_CELLS = 1 << 16
+
+
+def run_session(session: Any, batch: SparseBatch, outputs: Sequence[str] = OUTPUTS) -> list[np.ndarray]:
+    """Run a router graph on ``batch``: rows sorted by length and fed in chunks of at most
+    ``MAX_CELLS`` padded cells, results returned in the original row order."""
+    n = batch.n_rows
+    if n == 0:
+        raise ValueError("empty batch")
+    if n == 1:
+        return list(session.run(list(outputs), batch.onnx_feeds()))
+    lengths = batch.row_lengths()
+    order = np.argsort(lengths, kind="stable")
+    results: list[list[np.ndarray]] = [[] for _ in outputs]
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and (stop - start + 1) * max(int(lengths[order[stop]]), 1) <= MAX_CELLS:
+            stop += 1
+        for slot, value in zip(results, session.run(list(outputs), batch.take(order[start:stop]).onnx_feeds())):
+            slot.append(value)
+        start = stop
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    return [np.concatenate(parts)[inverse] for parts in results]
 
 
 class OnnxScorer:
@@ -50,8 +77,7 @@ class OnnxScorer:
             )
 
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        batch = self.featurize(texts)
-        logits, probs = self.session.run(list(OUTPUTS), batch.onnx_feeds())
+        logits, probs = run_session(self.session, self.featurize(texts))
         return logits, probs
 
     def info(self) -> dict[str, Any]:

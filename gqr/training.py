@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gqr.calibration import expected_calibration_error, fit_temperature, softmax, threshold_for_frr
+from gqr.calibration import conformal_quantiles, expected_calibration_error, fit_temperature, softmax, threshold_for_frr
 from gqr.classifiers import make_backend
 from gqr.classifiers.base import FitData
 from gqr.decision import Reason
@@ -131,9 +131,9 @@ class TrainedRouter:
         logits = np.asarray(self.backend.decision_function(texts), dtype=np.float32)
         return logits, softmax(logits, self.guard.temperature)
 
-    def router(self) -> Router:
-        """A ``Router`` on the Python (training-side) path."""
-        return Router(self, self.guard)
+    def router(self, **options: Any) -> Router:
+        """A ``Router`` on the Python (training-side) path (options as in ``Router.load``)."""
+        return Router(self, self.guard, **options)
 
     def export(self, path: str | os.PathLike[str]) -> Path:
         from gqr.export import export_router
@@ -231,6 +231,7 @@ def train_router(
         temperature=temperature,
         uncertain_low=low,
         uncertain_high=high,
+        conformal=conformal_quantiles(probs, val_y),
     )
     metrics.update({k: v for k, v in chosen.items() if k != "threshold"})
     stats.update({"train_rows": int(len(train_idx)), "val_rows": int(len(val_idx)), "classes": columns,

@@ -87,3 +87,32 @@ def test_onnx_tfidf_matmul_matches_numpy(parity_texts: list[str]) -> None:
 def test_sparse_batch_csr_shape() -> None:
     b = SparseBatch(np.array([1, 3]), np.array([1.0, 2.0], np.float32), np.array([0, 2]), 3)
     assert b.to_csr(5).toarray().tolist() == [[0, 1, 0, 0, 0], [0] * 5, [0, 0, 0, 2, 0]]
+
+
+def test_padded_and_take_keep_rows(parity_texts: list[str]) -> None:
+    b = hash_texts([clean(t) for t in parity_texts[:5]], HashingConfig())
+    ids, values = b.padded()
+    assert ids.shape == values.shape and ids.shape[0] == 5
+    for row in range(5):
+        mask = values[row] > 0
+        assert np.array_equal(ids[row][mask], b.ids[b.segments == row])
+    sub = b.take(np.array([3, 1]))
+    assert np.array_equal(sub.ids[sub.segments == 0], b.ids[b.segments == 3])
+    assert np.array_equal(sub.ids[sub.segments == 1], b.ids[b.segments == 1])
+
+
+def test_multithreaded_onnx_runtime_gives_the_same_sums(parity_texts: list[str]) -> None:
+    """Regression: a ScatterND-add graph gave different sums on several threads."""
+    cfg = HashingConfig()
+    counts = hash_texts([clean(t) for t in parity_texts], cfg)
+    idf = fit_idf(counts, cfg.n_features)
+    weights = np.random.default_rng(1).standard_normal((cfg.n_features, 6)).astype(np.float32)
+    g = GraphBuilder("t")
+    model = g.finish(g.sparse_matmul(weights, g.tfidf(idf)), 6).SerializeToString()
+    outs = []
+    for threads in (1, 2, 4):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        outs += [session.run(["logits"], counts.onnx_feeds())[0] for _ in range(5)]
+    assert max(float(np.abs(o - outs[0]).max()) for o in outs) < 1e-5

@@ -33,7 +33,10 @@ def test_batch_keeps_order_and_survives_bad_rows(svm_artifact: Path) -> None:
 def test_route_matches_route_batch(svm_artifact: Path, small_corpus) -> None:  # type: ignore[no-untyped-def]
     router = Router.load(svm_artifact)
     texts = small_corpus.val_texts[:20]
-    assert [router.route(t) for t in texts] == router.route_batch(texts)
+    one = [router.route(t) for t in texts]
+    many = router.route_batch(texts)
+    assert [(d.route, d.reason) for d in one] == [(d.route, d.reason) for d in many]
+    assert np.allclose([d.confidence for d in one], [d.confidence for d in many], atol=1e-5)
 
 
 def test_validation_accuracy_is_real(trained_svm, small_corpus) -> None:  # type: ignore[no-untyped-def]
