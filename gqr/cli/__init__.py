@@ -35,23 +35,11 @@ _register()
 
 
 def main() -> None:
-    """Entry point: run the app; a ``GQRError`` prints one line and exits 1."""
+    """Entry point. Usage errors exit 2 (typer); a ``GQRError`` prints one line and exits 1."""
     try:
-        app(standalone_mode=False)
+        app()
     except GQRError as exc:
         if os.environ.get("GQR_DEBUG"):
             raise
         typer.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

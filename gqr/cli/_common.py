@@ -23,6 +23,12 @@ def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def usage_error(message: str) -> typer.Exit:
+    """Print ``Error: message`` and return the exit (code 2, a usage error) to raise."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
 def load_bench(data_dir: Path | None, train_dir: Path | None) -> Any:
     from gqr.datasets import load_benchmark
 
@@ -36,7 +42,7 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE")
+            raise usage_error(f"{item!r}: expected KEY=VALUE")
         key, raw = item.split("=", 1)
         value: Any = raw
         for cast in (int, float):
@@ -53,3 +59,48 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory (default: the shipped model).")]
+JudgeUrl = Annotated[
+    Optional[str],
+    typer.Option("--judge-url", help="OpenAI-compatible base URL of an LLM judge, e.g. http://127.0.0.1:11434/v1 (or $GQR_JUDGE_URL)."),
+]
+JudgeModel = Annotated[Optional[str], typer.Option("--judge-model", help="Model name the judge serves (or $GQR_JUDGE_MODEL).")]
+Uncertain = Annotated[
+    str, typer.Option("--uncertain", help="Uncertain queries: model (keep the model's call), reject, accept, or judge.")
+]
+Coverage = Annotated[
+    Optional[float], typer.Option("--coverage", help="Define the uncertain zone by conformal prediction sets at this coverage, e.g. 0.95.")
+]
+
+DEFAULT_DOMAIN_HINT = "questions about {name}"
+
+
+def make_router(
+    model: Path | None,
+    judge_url: str | None = None,
+    judge_model: str | None = None,
+    uncertain: str = "model",
+    coverage: float | None = None,
+    judge_timeout: float = 5.0,
+) -> Any:
+    """A ``Router`` for CLI commands; the judge's API key comes only from $GQR_JUDGE_API_KEY."""
+    from gqr.router import Router
+
+    judge_url = judge_url or os.environ.get("GQR_JUDGE_URL")
+    judge_model = judge_model or os.environ.get("GQR_JUDGE_MODEL")
+    judge = None
+    if uncertain == "judge" or judge_url:
+        if not (judge_url and judge_model):
+            raise usage_error("--uncertain judge needs --judge-url and --judge-model (or GQR_JUDGE_URL / GQR_JUDGE_MODEL)")
+        from gqr.judge import JudgeClient, JudgeConfig
+
+        probe = Router.load(model)
+        descriptions = probe.info.get("domains", {}) if isinstance(probe.info.get("domains"), dict) else {}
+        domains = {name: descriptions.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in probe.labels}
+        config = JudgeConfig(judge_url, judge_model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=judge_timeout)
+        judge = JudgeClient(config, domains)
+        if uncertain == "model":
+            uncertain = "judge"
+    return Router.load(model, uncertain=uncertain, coverage=coverage, judge=judge)

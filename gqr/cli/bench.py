@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gqr.cli._common import DataDir, TrainDir, load_bench, say
+from gqr.cli._common import DataDir, TrainDir, load_bench, say, usage_error
 
 ALL_MODELS = "svm,widemlp,fasttext,xgboost"
 
@@ -28,7 +28,7 @@ def bench(
     names = [m.strip() for m in models.split(",") if m.strip()]
     unknown = [m for m in names if m not in BACKENDS]
     if unknown or not names:
-        raise typer.BadParameter(f"unknown model(s) {unknown}; choose from {', '.join(BACKENDS)}")
+        raise usage_error(f"unknown model(s) {unknown}; choose from {', '.join(BACKENDS)}")
     benchmark = load_bench(data_dir, train_dir)
     train, val, suite, data_info = benchmark_inputs(benchmark, seed)
     result = run_benchmark(names, train, suite, validation=val, cache_dir=cache_dir, seed=seed,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from gqr.cli._common import Coverage, JudgeModel, JudgeUrl, ModelOpt, Uncertain, make_router, usage_error
 from gqr.decision import Decision
 
 
@@ -20,16 +20,18 @@ def _format(text: str, d: Decision) -> str:
 
 def route(
     texts: Annotated[Optional[list[str]], typer.Argument(help="Queries to route; none (or '-') reads stdin, one query a line.")] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory (default: the shipped model).")] = None,
+    model: ModelOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per query.")] = False,
+    judge_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    uncertain: Uncertain = "model",
+    coverage: Coverage = None,
 ) -> None:
-    """Route queries to a domain, or reject them with a reason."""
-    from gqr.router import Router
-
-    router = Router.load(model)
+    """Route queries to a domain, or reject them with a reason (and say who decided)."""
+    router = make_router(model, judge_url, judge_model, uncertain, coverage)
     if not texts or texts == ["-"]:
         if sys.stdin is None or sys.stdin.isatty():
-            raise typer.BadParameter("give a query as an argument, or pipe queries on stdin (one a line)")
+            raise usage_error("give a query as an argument, or pipe queries on stdin (one a line)")
         raw = sys.stdin.buffer.read()
         lines: list[str | bytes] = [line for line in raw.split(b"\n") if line.strip()]
     else:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gqr.cli._common import DataDir, TrainDir, load_bench, parse_params, say
+from gqr.cli._common import DataDir, TrainDir, load_bench, parse_params, say, usage_error
 
 
 def train(
@@ -30,7 +30,7 @@ def train(
     from gqr.training import TrainConfig, TrainingSet, train_router
 
     if not 0.0 <= target_frr < 0.5:
-        raise typer.BadParameter("--target-frr must be in [0, 0.5)")
+        raise usage_error("--target-frr must be in [0, 0.5)")
     validation = None
     if benchmark:
         from gqr.bench import benchmark_inputs
@@ -38,7 +38,7 @@ def train(
         train_set, validation, _, _ = benchmark_inputs(load_bench(data_dir, train_dir), seed)
     else:
         if not data:
-            raise typer.BadParameter("give --data FILE (labelled texts) or --benchmark")
+            raise usage_error("give --data FILE (labelled texts) or --benchmark")
         domains: dict[str, list[str]] = {}
         for path in data:
             loaded = load_labeled_file(path, text_field=text_field, label_field=label_field, on_error="skip")
@@ -50,7 +50,7 @@ def train(
         for item in outliers or []:
             reason, _, file = item.partition("=")
             if not file:
-                raise typer.BadParameter(f"--outliers {item!r}: expected REASON=FILE")
+                raise usage_error(f"--outliers {item!r}: expected REASON=FILE")
             loaded = load_labeled_file(Path(file), text_field=text_field, label=reason, on_error="skip")
             background.setdefault(reason, []).extend(loaded.texts)
         train_set = TrainingSet(domains, background)
