@@ -154,6 +154,7 @@ def write_artifact(path: str | os.PathLike[str], manifest: dict[str, Any], files
         _check_name(name, target): {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
