@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gqr.decision import Decision
+from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
 from gqr.text import MAX_CHARS, clean
@@ -48,6 +48,7 @@ class Router:
         uncertain: str = "model",
         coverage: float | None = None,
         judge: Any = None,
+        rules: bool = True,
         max_chars: int = MAX_CHARS,
         info: dict[str, Any] | None = None,
     ) -> None:
@@ -67,6 +68,7 @@ class Router:
         self.uncertain = uncertain
         self.coverage = coverage
         self.judge = judge
+        self.rules = rules
         self.max_chars = max_chars
         self.info = info or {}
 
@@ -79,13 +81,15 @@ class Router:
         uncertain: str = "model",
         coverage: float | None = None,
         judge: Any = None,
+        rules: bool = True,
     ) -> Router:
         """Load and verify an exported artifact (checksums, format, graph signature).
 
         ``uncertain`` says what to do in the uncertain zone: ``model`` (keep the model's
         call), ``reject``, ``accept`` (the top domain) or ``judge`` (ask ``judge``, a
         ``gqr.judge.JudgeClient``). ``coverage`` (e.g. 0.95) defines the zone by conformal
-        prediction sets instead of the probability band stored in the model.
+        prediction sets instead of the probability band stored in the model. ``rules``
+        rejects jailbreak / prompt-injection patterns as unsafe (``gqr.rules``).
         """
         from gqr.artifact import read_artifact
         from gqr.runtime import OnnxScorer
@@ -103,6 +107,7 @@ class Router:
             uncertain=uncertain,
             coverage=coverage,
             judge=judge,
+            rules=rules,
             max_chars=max_chars,
             info=artifact.manifest,
         )
@@ -171,7 +176,18 @@ class Router:
         if cleaned:
             logits, probs = self.scorer.scores(cleaned)
             decisions = self.guard.decide(logits, probs, self.coverage)
+            if self.rules:
+                decisions = [self._apply_rules(text, d) for text, d in zip(cleaned, decisions)]
         return cleaned, index, errors, decisions
+
+    @staticmethod
+    def _apply_rules(text: str, decision: Decision) -> Decision:
+        from gqr.rules import match_unsafe
+
+        rule = match_unsafe(text)
+        if rule is None:
+            return decision
+        return Decision(None, Reason.UNSAFE, 1.0, decision.scores, detail=f"matched unsafe rule '{rule}'")
 
     @staticmethod
     def _assemble(n: int, index: list[int], errors: dict[int, str], decisions: list[Decision]) -> list[Decision]:
