@@ -17,7 +17,7 @@ __all__ = ["OnnxScorer", "run_session"]
 INPUTS = {"ids", "values"}
 OUTPUTS = ("logits", "probabilities")
 #: rows x padded length fed to ONNX Runtime at once; rows are grouped by length to limit padding
-MAX_CELLS = 1 << 16
+MAX_CELLS = 1 << 14
 
 
 def run_session(session: Any, batch: SparseBatch, outputs: Sequence[str] = OUTPUTS) -> list[np.ndarray]:

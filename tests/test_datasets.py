@@ -132,7 +132,7 @@ def test_repo_manifests_equal_registry(group: str) -> None:
     assert on_disk == json.loads(json.dumps(manifest(group))), f"data/{group}.json is stale; see the docstring"
 
 
-def test_changed_file_is_reported_not_verified(bench_dir: Path, tmp_path: Path) -> None:
+def test_changed_file_is_reported_not_verified(bench_dir: Path, tmp_path: Path, no_env: pytest.MonkeyPatch) -> None:
     copy = tmp_path / "bench"
     for sub in ("id", "ood"):
         (copy / sub).mkdir(parents=True)
