@@ -92,11 +92,20 @@ def parity_texts(bench_dir: Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_gqr_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the caller's GQR_* judge settings out of tests (data dirs stay)."""
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the caller's GQR_* judge settings and HTTP proxies out of tests (data dirs stay)."""
     for key in list(os.environ):
-        if key.startswith("GQR_JUDGE"):
+        if key.startswith("GQR_JUDGE") or key.lower() in ("http_proxy", "https_proxy", "all_proxy"):
             monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def server():  # type: ignore[no-untyped-def]
+    """A scripted OpenAI-compatible server on 127.0.0.1 (see fake_llm_server.py)."""
+    from fake_llm_server import FakeLLMServer
+
+    with FakeLLMServer() as fake:
+        yield fake
 
 
 def training_set(corpus: Corpus):  # type: ignore[no-untyped-def]

@@ -26,18 +26,6 @@ QUERIES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as fake:
-        yield fake
-
-
 def _all_uncertain(artifact: Path, **options: object) -> Router:
     """A router whose uncertain zone covers every query, so each one reaches the policy."""
     router = Router.load(artifact, **options)  # type: ignore[arg-type]
