@@ -18,6 +18,7 @@ MAX_CHARS = 4000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _SPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -37,6 +38,12 @@ def clean(text: str | bytes, max_chars: int = MAX_CHARS) -> str:
             ) from None
     if not isinstance(text, str):
         raise InvalidInputError(f"expected text (str or UTF-8 bytes), got {type(text).__name__}")
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        raise InvalidInputError(
+            f"input holds a lone surrogate (U+{ord(surrogate.group()):04X}) at position {surrogate.start()}: "
+            "it is not valid Unicode text; decode the original bytes as UTF-8"
+        )
     # Cut before the expensive steps so a huge paste costs no more than a long query.
     text = text[: max_chars * 2]
     text = unicodedata.normalize("NFKC", text)

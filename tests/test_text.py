@@ -27,6 +27,13 @@ def test_invalid_utf8_message_names_position() -> None:
         clean(b"ok\xff")
 
 
+def test_lone_surrogates_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        clean("abc\ud800def")
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        clean(b"caf\xe9".decode("utf-8", "surrogateescape"))
+
+
 def test_non_text_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="int"):
         clean(42)  # type: ignore[arg-type]

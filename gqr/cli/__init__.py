@@ -21,13 +21,15 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from gqr.cli import bench, data, export, route, train
+    from gqr.cli import bench, data, export, route, score, serve, train
 
     app.command("route")(route.route)
+    app.command("score")(score.score)
     app.command("train")(train.train)
     app.command("export")(export.export)
     app.command("inspect")(export.inspect)
     app.command("bench")(bench.bench)
+    app.command("serve")(serve.serve)
     app.add_typer(data.app, name="data")
 
 
