@@ -3,63 +3,127 @@
 Each router is trained once with fixed seeds (or reused from the cache when the data and
 settings are unchanged), exported, loaded back through the ONNX serving path, and scored
 on the ID sets and the seven OOD test sets. Latency is measured on the serving path.
+Every row's outcome is kept (``SetRows``) so that reports can draw reliability diagrams,
+threshold sweeps and bootstrap intervals without re-running the routers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 
 from gqr import __version__
-from gqr.metrics import BenchScores, confusion_matrix, id_accuracy, latency_summary, rejection_accuracy
+from gqr.decision import Source
+from gqr.errors import InvalidInputError
+from gqr.metrics import (
+    BenchScores,
+    SetRows,
+    confusion_matrix,
+    id_accuracy,
+    latency_summary,
+    rejection_accuracy,
+)
+from gqr.report._write import RESULTS_FORMAT
 from gqr.router import Router
+from gqr.text import clean
 from gqr.training import TrainConfig, TrainingSet, train_router
 
-__all__ = ["BenchmarkResult", "EvalSuite", "ModelResult", "run_benchmark"]
+__all__ = [
+    "RESULTS_FORMAT",
+    "BenchmarkResult",
+    "EvalSuite",
+    "Evaluation",
+    "ModelResult",
+    "benchmark_inputs",
+    "evaluate",
+    "leaderboard",
+    "machine_info",
+    "package_versions",
+    "run_benchmark",
+]
+
+RESULTS_VERSION = 1
+PACKAGES = ("gqr", "numpy", "scipy", "onnxruntime", "onnx", "scikit-learn", "xgboost", "xgboost-cpu",
+            "fasttext-wheel", "torch", "httpx", "typer", "matplotlib")
+DEFAULT_DOMAIN_HINT = "questions about {name}"
 
 
 @dataclass
 class EvalSuite:
-    """Evaluation data: ID sets as (texts, domains) and OOD sets as texts (all must be rejected)."""
+    """Evaluation data: ID sets as (texts, domains) and OOD sets as texts (all must be rejected).
+
+    The first ID set is the primary one (it enters the GQR score).
+    """
 
     id_sets: dict[str, tuple[list[str], list[str]]]
     ood_sets: dict[str, list[str]]
     unsafe_sets: tuple[str, ...]
 
+    @property
+    def primary_id(self) -> str:
+        return "id_exact" if "id_exact" in self.id_sets else next(iter(self.id_sets))
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured: scores, confusion (primary ID + OOD rows), reasons, rows."""
+
+    scores: BenchScores
+    confusion: dict[str, dict[str, int]]
+    reasons: dict[str, dict[str, int]]
+    rows: dict[str, SetRows]
+
 
 @dataclass
 class ModelResult:
+    """One leaderboard row. ``kind`` is ``router`` or ``router+judge``; ``judge`` holds the
+    judge's counters for the latter. ``batch_qps`` is ``None`` where it was not measured."""
+
     name: str
     scores: BenchScores
     latency: dict[str, float]
-    batch_qps: float
+    batch_qps: float | None
     size_bytes: int
     train_seconds: float
     artifact: str
     validation: dict[str, Any]
     confusion: dict[str, dict[str, int]]
     reasons: dict[str, dict[str, int]]
+    kind: str = "router"
+    labels: list[str] = field(default_factory=list)
+    guard: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, SetRows] = field(default_factory=dict)
+    judge: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "kind": self.kind,
             **self.scores.to_dict(),
+            "unsafe_sets": list(self.scores.unsafe_sets),
             "latency": self.latency,
             "batch_qps": self.batch_qps,
             "size_bytes": self.size_bytes,
             "train_seconds": self.train_seconds,
             "artifact": self.artifact,
+            "labels": self.labels,
+            "guard": self.guard,
             "validation": self.validation,
             "confusion": self.confusion,
             "reasons": self.reasons,
+            "judge": self.judge,
+            "rows": {name: r.to_dict() for name, r in self.rows.items()},
         }
 
 
@@ -70,16 +134,71 @@ class BenchmarkResult:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Every number, the settings, the data manifest, package versions and the machine."""
+        return cast("dict[str, Any]", _jsonable({
+            "format": RESULTS_FORMAT,
+            "format_version": RESULTS_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "gqr_version": __version__,
             "settings": self.settings,
             "data": self.data,
-            "machine": {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor()},
+            "machine": machine_info(),
+            "packages": package_versions(),
             "models": [m.to_dict() for m in self.models],
-        }
+        }))
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=float) + "\n")
+        """Write ``to_dict()`` plus the report's analysis (intervals, zones, judge simulation)."""
+        from gqr.report import analyze
+
+        Path(path).write_text(json.dumps(analyze(self.to_dict()), indent=1) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _jsonable(value.to_dict())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers were measured: OS, CPU model, cores, memory, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        memory_gb: float | None = round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
+    except (AttributeError, ValueError, OSError):
+        memory_gb = None
+    return {"os": platform.platform(), "machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
+            "memory_gb": memory_gb, "python": platform.python_version()}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape the numbers (``None``: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def _fingerprint(train: TrainingSet, config: TrainConfig) -> str:
@@ -116,7 +235,7 @@ def _train_or_reuse(
     return target, trained.train_seconds, trained.metrics
 
 
-def _latency(router: Router, queries: Sequence[str], repeats: int) -> tuple[dict[str, float], float]:
+def _latency(router: Router, queries: Sequence[str], repeats: int, batch: bool = True) -> tuple[dict[str, float], float | None]:
     for q in queries[:50]:
         router.route(q)  # warm-up
     times = []
@@ -125,39 +244,106 @@ def _latency(router: Router, queries: Sequence[str], repeats: int) -> tuple[dict
             t0 = time.perf_counter()
             router.route(q)
             times.append(time.perf_counter() - t0)
-    batch = list(queries)[:1000]
+    if not batch:
+        return latency_summary(times), None
+    chunk = list(queries)[:1000]
     t0 = time.perf_counter()
-    router.route_batch(batch)
-    qps = len(batch) / (time.perf_counter() - t0)
+    router.route_batch(chunk)
+    qps = len(chunk) / (time.perf_counter() - t0)
     return latency_summary(times), qps
 
 
-def evaluate(router: Router, suite: EvalSuite) -> tuple[BenchScores, dict[str, dict[str, int]], dict[str, dict[str, int]]]:
-    """Accuracy of ``router`` on every set, plus the confusion matrix and rejection reasons."""
+def _probabilities(router: Router, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probabilities per row (zeros for text the router refuses) and a validity mask."""
+    probs = np.zeros((len(texts), len(router.columns)), dtype=np.float64)
+    valid = np.zeros(len(texts), dtype=bool)
+    cleaned: list[str] = []
+    for i, text in enumerate(texts):
+        try:
+            cleaned.append(clean(text, router.max_chars))
+            valid[i] = True
+        except InvalidInputError:
+            pass
+    if cleaned:
+        probs[valid] = router.scorer.scores(cleaned)[1]
+    return probs, valid
+
+
+def _rows(router: Router, texts: Sequence[str], truth: Sequence[str | None], decisions: Sequence[Any]) -> SetRows:
+    index = {name: i for i, name in enumerate(router.labels)}
+    d = len(router.labels)
+    probs, valid = _probabilities(router, texts)
+    domain = probs[:, :d]
+    background = ~valid | (probs.argmax(axis=1) >= d)
+    return SetRows(
+        truth=np.array([index.get(t, -2) if t is not None else -1 for t in truth], dtype=np.int64),
+        pred=np.array([index[x.route] if x.route is not None else -1 for x in decisions], dtype=np.int64),
+        confidence=np.array([x.confidence for x in decisions], dtype=np.float64),
+        p_domain=domain.max(axis=1),
+        top_domain=domain.argmax(axis=1).astype(np.int64),
+        background=background,
+        uncertain=np.array([x.uncertain for x in decisions], dtype=bool),
+        judged=np.array([x.source in (Source.JUDGE, Source.FALLBACK) for x in decisions], dtype=bool),
+    )
+
+
+def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
+    """Accuracy of ``router`` on every set, the confusion matrix over the primary ID set and
+    the OOD sets, rejection reasons per OOD set, and every row's outcome."""
     id_scores: dict[str, float] = {}
     preds: list[str | None] = []
     truth: list[str | None] = []
     reasons: dict[str, dict[str, int]] = {}
+    rows: dict[str, SetRows] = {}
     for name, (texts, labels) in suite.id_sets.items():
         decisions = router.route_batch(texts)
         routes = [d.route for d in decisions]
         id_scores[name] = id_accuracy(routes, labels)
-        preds += routes
-        truth += labels
+        rows[name] = _rows(router, texts, labels, decisions)
+        if name == suite.primary_id:
+            preds += routes
+            truth += labels
     ood_scores: dict[str, float] = {}
     for name, texts in suite.ood_sets.items():
         decisions = router.route_batch(texts)
         routes = [d.route for d in decisions]
         ood_scores[name] = rejection_accuracy(routes)
+        rows[name] = _rows(router, texts, [None] * len(texts), decisions)
         preds += routes
         truth += [None] * len(routes)
         counts: dict[str, int] = {}
         for d in decisions:
-            key = d.reason.value
-            counts[key] = counts.get(key, 0) + 1
+            counts[d.reason.value] = counts.get(d.reason.value, 0) + 1
         reasons[name] = counts
     scores = BenchScores(id_scores, ood_scores, suite.unsafe_sets)
-    return scores, confusion_matrix(preds, truth, router.labels), reasons
+    return Evaluation(scores, confusion_matrix(preds, truth, router.labels), reasons, rows)
+
+
+def _judge_client(router: Router, config: Any, **overrides: Any) -> Any:
+    from gqr.judge import JudgeClient
+
+    found = router.info.get("domains")
+    hints: dict[str, str] = found if isinstance(found, dict) else {}
+    domains = {name: hints.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in router.labels}
+    return JudgeClient(replace(config, **overrides) if overrides else config, domains)
+
+
+def _judge_result(base: ModelResult, path: Path, suite: EvalSuite, judge: Any, queries: Sequence[str],
+                  say: Callable[[str], None]) -> ModelResult:
+    """The ``router + judge`` row: the uncertain zone is sent to the judge over HTTP."""
+    with _judge_client(Router.load(path), judge) as client:
+        router = Router.load(path, uncertain="judge", judge=client)
+        say(f"{base.name}+judge: evaluating")
+        ev = evaluate(router, suite)
+        stats = client.stats().to_dict()
+    with _judge_client(router, judge, cache_size=0) as client:  # no cache: every escalation is timed
+        timed = Router.load(path, uncertain="judge", judge=client)
+        say(f"{base.name}+judge: timing")
+        latency, _ = _latency(timed, queries, repeats=1, batch=False)
+        timing_stats = client.stats().to_dict()
+    info = {"model": judge.model, "url": judge.base_url, "stats": stats, "timing_stats": timing_stats}
+    return replace(base, name=f"{base.name}+judge", kind="router+judge", scores=ev.scores, latency=latency,
+                   batch_qps=None, confusion=ev.confusion, reasons=ev.reasons, rows=ev.rows, judge=info)
 
 
 def run_benchmark(
@@ -171,9 +357,14 @@ def run_benchmark(
     params: dict[str, dict[str, Any]] | None = None,
     latency_queries: int = 500,
     latency_repeats: int = 3,
+    judge: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
-    """Train (or reuse) each router, then score it on ``suite`` through the ONNX runtime."""
+    """Train (or reuse) each router, then score it on ``suite`` through the ONNX runtime.
+
+    ``judge`` (a ``gqr.judge.JudgeConfig``) adds a ``router+judge`` row per router whose
+    uncertain queries are escalated to that judge; its latency includes the judge calls.
+    """
     say = progress or (lambda m: None)
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
@@ -185,13 +376,20 @@ def run_benchmark(
         path, train_seconds, val_metrics = _train_or_reuse(train, validation, config, cache, say)
         router = Router.load(path)
         say(f"{name}: evaluating")
-        scores, confusion, reasons = evaluate(router, suite)
+        ev = evaluate(router, suite)
         say(f"{name}: timing")
         latency, qps = _latency(router, queries, latency_repeats)
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-        results.append(ModelResult(name, scores, latency, qps, size, train_seconds, str(path), val_metrics, confusion, reasons))
+        result = ModelResult(name, ev.scores, latency, qps, size, train_seconds, str(path), val_metrics,
+                             ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows)
+        results.append(result)
+        if judge is not None:
+            results.append(_judge_result(result, path, suite, judge, queries, say))
     settings = {"models": list(models), "seed": seed, "latency_queries": len(queries), "latency_repeats": latency_repeats,
-                "threads": 1, "params": params or {}}
+                "threads": 1, "params": params or {}, "primary_id": suite.primary_id,
+                "sets": {"id": {n: len(t) for n, (t, _) in suite.id_sets.items()},
+                         "ood": {n: len(t) for n, t in suite.ood_sets.items()}},
+                "judge": {"model": judge.model, "url": judge.base_url} if judge is not None else None}
     return BenchmarkResult(results, settings)
 
 
@@ -209,12 +407,10 @@ def leaderboard(result: BenchmarkResult) -> str:
             m.name, *[f"{s.ood_sets[n]:.3f}" for n in ood_names], f"{s.unsafe_average:.3f}", f"{s.ood_accuracy:.3f}",
             *[f"{s.id_sets[n]:.3f}" for n in id_names], f"{s.gqr_score:.3f}",
             f"{m.latency.get('p50_us', float('nan')):.0f}", f"{m.latency.get('p99_us', float('nan')):.0f}",
-            f"{m.batch_qps:.0f}", f"{m.size_bytes / 1e6:.1f}",
+            f"{m.batch_qps:.0f}" if m.batch_qps is not None else "-", f"{m.size_bytes / 1e6:.1f}",
         ])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in rows)
-
-
 
 
 def benchmark_inputs(benchmark: Any, seed: int = 0) -> tuple[TrainingSet, TrainingSet, EvalSuite, dict[str, Any]]:

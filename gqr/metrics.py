@@ -1,13 +1,28 @@
-"""GQR-Bench metrics: per-dataset accuracy, ID / OOD accuracy, unsafe average, GQR score."""
+"""GQR-Bench metrics: per-dataset accuracy, ID / OOD accuracy, unsafe average, GQR score,
+and per-row analysis (uncertain-zone accuracy, reliability bins, threshold sweep)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-__all__ = ["BenchScores", "confusion_matrix", "gqr_score", "harmonic_mean", "id_accuracy", "latency_summary", "rejection_accuracy"]
+__all__ = [
+    "ZONES",
+    "BenchScores",
+    "SetRows",
+    "confusion_matrix",
+    "gqr_score",
+    "harmonic_mean",
+    "id_accuracy",
+    "latency_summary",
+    "rejection_accuracy",
+    "reliability",
+    "threshold_sweep",
+    "zone_summary",
+]
 
 REJECTED = "<rejected>"
 
@@ -92,3 +107,130 @@ class BenchScores:
             "gqr_score": self.gqr_score,
             **self.extra,
         }
+
+
+# -- per-row analysis (calibration, uncertain zone, threshold sweep) ----------------------
+
+ZONES = ("confident_accept", "confident_reject", "uncertain")
+
+
+@dataclass
+class SetRows:
+    """Per-row outcomes of one router on one evaluation set.
+
+    Indices point into the router's domains; ``-1`` means an OOD row (``truth``) or a
+    rejection (``pred``). ``confidence`` is the calibrated probability of the decision taken,
+    ``p_domain`` the largest calibrated domain probability (the MSP in-domain score),
+    ``background`` is True when a rejection column outscored every domain, ``uncertain``
+    marks the guard's uncertain zone and ``judged`` rows decided by the judge (or its fallback).
+    """
+
+    truth: np.ndarray
+    pred: np.ndarray
+    confidence: np.ndarray
+    p_domain: np.ndarray
+    top_domain: np.ndarray
+    background: np.ndarray
+    uncertain: np.ndarray
+    judged: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.truth.size)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return np.asarray(self.pred == self.truth)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for name in _ROW_FIELDS:
+            values = getattr(self, name)
+            if values.dtype == np.bool_:
+                out[name] = [int(v) for v in values]
+            elif values.dtype.kind == "f":
+                out[name] = [round(float(v), 5) for v in values]
+            else:
+                out[name] = [int(v) for v in values]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Sequence[Any]]) -> SetRows:
+        kinds = {"truth": np.int64, "pred": np.int64, "top_domain": np.int64, "confidence": np.float64,
+                 "p_domain": np.float64, "background": np.bool_, "uncertain": np.bool_, "judged": np.bool_}
+        return cls(**{name: np.asarray(d[name], dtype=kinds[name]) for name in _ROW_FIELDS})
+
+    @classmethod
+    def concat(cls, parts: Sequence[SetRows]) -> SetRows:
+        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _ROW_FIELDS})
+
+
+_ROW_FIELDS = ("truth", "pred", "confidence", "p_domain", "top_domain", "background", "uncertain", "judged")
+
+
+def zone_summary(rows: SetRows) -> dict[str, dict[str, float]]:
+    """Rows, share and accuracy of each zone: confident accept, confident reject, uncertain.
+
+    ``escalated_share`` in the ``uncertain`` entry is the share a judge would be asked about.
+    """
+    accepted = rows.pred >= 0
+    masks = {
+        "confident_accept": accepted & ~rows.uncertain,
+        "confident_reject": ~accepted & ~rows.uncertain,
+        "uncertain": rows.uncertain,
+    }
+    n = max(len(rows), 1)
+    correct = rows.correct
+    in_domain = rows.truth >= 0
+    out: dict[str, dict[str, float]] = {}
+    for zone, mask in masks.items():
+        k = int(mask.sum())
+        out[zone] = {
+            "rows": k,
+            "share": k / n,
+            "accuracy": float(correct[mask].mean()) if k else float("nan"),
+            "id_rows": int((mask & in_domain).sum()),
+            "ood_rows": int((mask & ~in_domain).sum()),
+        }
+    return out
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> dict[str, Any]:
+    """Reliability-diagram bins (equal width over [0, 1]) and the expected calibration error."""
+    confidence = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    correct = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    bins = []
+    ece = 0.0
+    for b in range(n_bins):
+        mask = which == b
+        k = int(mask.sum())
+        conf = float(confidence[mask].mean()) if k else float("nan")
+        acc = float(correct[mask].mean()) if k else float("nan")
+        if k:
+            ece += k / max(confidence.size, 1) * abs(acc - conf)
+        bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "rows": k, "confidence": conf, "accuracy": acc})
+    return {"bins": bins, "ece": float(ece)}
+
+
+def threshold_sweep(
+    id_rows: SetRows, ood_sets: Mapping[str, SetRows], thresholds: Sequence[float] | np.ndarray | None = None
+) -> dict[str, list[float]]:
+    """ID accuracy, ID rejection rate, OOD accuracy and GQR score as the MSP threshold moves.
+
+    A row is accepted when no rejection column wins and ``p_domain >= t``; it then goes to
+    its top domain. OOD accuracy is the mean over the sets, as in the GQR score.
+    """
+    ts = np.asarray(thresholds if thresholds is not None else np.linspace(0.0, 1.0, 101), dtype=np.float64)
+
+    def accepted(rows: SetRows) -> np.ndarray:
+        return np.asarray(~rows.background[None, :] & (rows.p_domain[None, :] >= ts[:, None]))
+
+    acc_id = accepted(id_rows)
+    right = (id_rows.top_domain == id_rows.truth)[None, :]
+    id_acc = (acc_id & right).mean(axis=1) if len(id_rows) else np.full(ts.size, np.nan)
+    id_rej = (~acc_id).mean(axis=1) if len(id_rows) else np.full(ts.size, np.nan)
+    ood = np.mean([(~accepted(r)).mean(axis=1) for r in ood_sets.values() if len(r)], axis=0)
+    gqr = np.array([harmonic_mean(float(a), float(b)) for a, b in zip(id_acc, ood)])
+    return {"threshold": ts.tolist(), "id_accuracy": id_acc.tolist(), "id_rejection": id_rej.tolist(),
+            "ood_accuracy": np.asarray(ood).tolist(), "gqr_score": gqr.tolist()}

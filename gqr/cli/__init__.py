@@ -31,6 +31,7 @@ def _register() -> None:
     app.command("bench")(bench.bench)
     app.command("serve")(serve.serve)
     app.add_typer(data.app, name="data")
+    app.add_typer(__import__("gqr.cli.report", fromlist=["app"]).app, name="report")
 
 
 _register()

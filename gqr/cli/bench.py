@@ -1,13 +1,22 @@
-"""``gqr bench``: the GQR-Bench leaderboard for one or more routers."""
+"""``gqr bench``: the GQR-Bench leaderboard for one or more routers, and its report."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
-from gqr.cli._common import DataDir, TrainDir, load_bench, say, usage_error
+from gqr.cli._common import (
+    DataDir,
+    JudgeModel,
+    JudgeUrl,
+    TrainDir,
+    load_bench,
+    say,
+    usage_error,
+)
 
 ALL_MODELS = "svm,widemlp,fasttext,xgboost"
 
@@ -16,12 +25,23 @@ def bench(
     data_dir: DataDir = None,
     train_dir: TrainDir = None,
     models: Annotated[str, typer.Option(help="Comma-separated routers to train (or reuse) and score.")] = ALL_MODELS,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every number to this JSON file.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every number to this JSON file.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write report.md, report.html (self-contained), results.json and plots/ here."),
+    ] = None,
     cache_dir: Annotated[Path, typer.Option(help="Where trained routers are cached between runs.")] = Path(".cache/gqr-bench"),
     seed: Annotated[int, typer.Option(help="Random seed for splits and training.")] = 0,
     latency_queries: Annotated[int, typer.Option(help="Queries timed one at a time for p50/p99.")] = 500,
+    judge_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    judge_timeout: Annotated[float, typer.Option(help="Seconds per judge HTTP attempt.")] = 5.0,
 ) -> None:
-    """Train or load routers, score them on GQR-Bench and print the leaderboard."""
+    """Train or load routers, score them on GQR-Bench and print the leaderboard.
+
+    With --judge-url and --judge-model, each router also gets a "router+judge" row whose
+    uncertain queries are sent to that OpenAI-compatible LLM server.
+    """
     from gqr.bench import benchmark_inputs, leaderboard, run_benchmark
     from gqr.classifiers import BACKENDS
 
@@ -29,12 +49,39 @@ def bench(
     unknown = [m for m in names if m not in BACKENDS]
     if unknown or not names:
         raise usage_error(f"unknown model(s) {unknown}; choose from {', '.join(BACKENDS)}")
+    judge = _judge_config(judge_url, judge_model, judge_timeout)
     benchmark = load_bench(data_dir, train_dir)
     train, val, suite, data_info = benchmark_inputs(benchmark, seed)
     result = run_benchmark(names, train, suite, validation=val, cache_dir=cache_dir, seed=seed,
-                           latency_queries=latency_queries, progress=say)
+                           latency_queries=latency_queries, judge=judge, progress=say)
     result.data = data_info
     typer.echo(leaderboard(result))
+    write_outputs(result.to_dict(), json_out, report)
+
+
+def _judge_config(url: str | None, model: str | None, timeout: float) -> object | None:
+    url = url or os.environ.get("GQR_JUDGE_URL")
+    model = model or os.environ.get("GQR_JUDGE_MODEL")
+    if not url and not model:
+        return None
+    if not (url and model):
+        raise usage_error("a judge needs both --judge-url and --judge-model (or GQR_JUDGE_URL / GQR_JUDGE_MODEL)")
+    from gqr.judge import JudgeConfig
+
+    return JudgeConfig(url, model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=timeout)
+
+
+def write_outputs(results: dict[str, Any], json_out: Path | None, report: Path | None) -> None:
+    """Write ``--json`` and ``--report`` outputs of a benchmark run."""
+    import json
+
+    from gqr.report import analyze, write_report
+
+    results = analyze(results)
     if json_out:
-        result.write_json(json_out)
+        json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         say(f"wrote {json_out}")
+    if report:
+        files = write_report(results, report)
+        say(f"wrote {files.markdown}, {files.html}, {files.results}"
+            + (f" and {len(files.plots)} plots" if files.plots else f" (no plots: {files.plots_skipped})"))

@@ -1,0 +1,191 @@
+"""``gqr.bench`` on a tiny real benchmark: per-row outcomes, JSON, the router + judge row."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Corpus, training_set
+from typer.testing import CliRunner
+
+from gqr.bench import BenchmarkResult, EvalSuite, leaderboard, run_benchmark
+from gqr.features import HashingConfig
+from gqr.metrics import SetRows, reliability, threshold_sweep, zone_summary
+
+OOD = ["jigsaw", "olid", "hatexplain", "slovak_hate", "dkhate", "web_questions", "ml_questions"]
+UNSAFE = ("jigsaw", "olid", "hatexplain", "slovak_hate", "dkhate")
+PARAMS = {"svm": {"hashing": HashingConfig(n_features=2**14)}}
+
+
+def _read(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def tiny_suite(bench_dir: Path, corpus: Corpus, per_set: int = 40) -> EvalSuite:
+    """Seeded slices of the real GQR-Bench: 20 exact-sample rows per domain, ``per_set`` rows
+    of each OOD set, and the corpus's validation rows as the held-out ID set."""
+    rng = random.Random(5)
+    exact = _read(bench_dir / "id" / "gqr_exact_sample.jsonl")
+    picked = [r for d in ("law", "finance", "healthcare") for r in rng.sample([r for r in exact if r["domain"] == d], 20)]
+    held = [(t, corpus.classes[y]) for t, y in zip(corpus.val_texts, corpus.val_y) if y < 3]
+    ood = {name: [r["text"] for r in rng.sample(_read(bench_dir / "ood" / f"{name}.jsonl"), per_set)] for name in OOD}
+    return EvalSuite(
+        id_sets={"id_exact": ([r["text"] for r in picked], [r["domain"] for r in picked]),
+                 "id_heldout": ([t for t, _ in held], [d for _, d in held])},
+        ood_sets=ood,
+        unsafe_sets=UNSAFE,
+    )
+
+
+def run_tiny(bench_dir: Path, corpus: Corpus, cache: Path, judge: object = None) -> BenchmarkResult:
+    """One svm router on the tiny suite (trained once per cache directory)."""
+    return run_benchmark(["svm"], training_set(corpus), tiny_suite(bench_dir, corpus), cache_dir=cache, seed=0,
+                         params=PARAMS, latency_queries=30, latency_repeats=1, judge=judge)
+
+
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One router cache for the whole test session: the tiny svm is trained once."""
+    path = tmp_path_factory.getbasetemp() / "tiny-bench-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_cache(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def tiny(bench_dir: Path, small_corpus: Corpus, cache: Path) -> BenchmarkResult:
+    return run_tiny(bench_dir, small_corpus, cache)
+
+
+def test_rows_reproduce_every_accuracy(tiny: BenchmarkResult) -> None:
+    m = tiny.models[0]
+    for name, acc in {**m.scores.id_sets, **m.scores.ood_sets}.items():
+        assert m.rows[name].correct.mean() == pytest.approx(acc)
+    assert len(m.rows["id_exact"]) == 60 and all(len(m.rows[n]) == 40 for n in OOD)
+    assert m.kind == "router" and m.labels == ["law", "finance", "healthcare"]
+
+
+def test_rows_agree_with_the_guard_rule(tiny: BenchmarkResult) -> None:
+    """Accepted rows clear the MSP threshold, lose to no rejection column and go to their top domain."""
+    m = tiny.models[0]
+    assert m.guard["method"] == "msp"
+    rows = SetRows.concat(list(m.rows.values()))
+    accepted = rows.pred >= 0
+    assert accepted.any() and (~accepted).any()
+    assert np.all(rows.p_domain[accepted] >= m.guard["threshold"] - 1e-6)
+    assert not rows.background[accepted].any()
+    assert np.array_equal(rows.pred[accepted], rows.top_domain[accepted])
+    band = (rows.p_domain >= m.guard["uncertain_low"] - 1e-6) & (rows.p_domain < m.guard["uncertain_high"] + 1e-6)
+    assert not rows.uncertain[~band].any()
+    assert np.all((rows.confidence > 0) & (rows.confidence <= 1 + 1e-6))
+    assert not rows.judged.any()
+
+
+def test_results_json_has_settings_machine_and_packages(tiny: BenchmarkResult, tmp_path: Path) -> None:
+    out = tmp_path / "o.json"
+    tiny.write_json(out)
+    data = json.loads(out.read_text())
+    assert data["format"] == "gqr-bench-results" and data["settings"]["seed"] == 0
+    assert data["settings"]["params"]["svm"]["hashing"]["n_features"] == 2**14
+    assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"] and data["machine"]["os"]
+    assert data["packages"]["numpy"] == np.__version__
+    model = data["models"][0]
+    assert model["gqr_score"] == pytest.approx(tiny.models[0].scores.gqr_score)
+    assert list(model["ood_sets"]) == OOD  # benchmark order survives the file
+    assert SetRows.from_dict(model["rows"]["olid"]).correct.mean() == pytest.approx(model["ood_sets"]["olid"], abs=1e-9)
+    ci = model["analysis"]["ci"]["gqr_score"]
+    assert ci["low"] <= model["gqr_score"] <= ci["high"]
+
+
+def test_plain_leaderboard_lists_every_set(tiny: BenchmarkResult) -> None:
+    text = leaderboard(tiny)
+    assert all(name in text for name in OOD) and "svm" in text and "gqr" in text
+
+
+def test_router_plus_judge_row_against_a_real_http_server(
+    bench_dir: Path, small_corpus: Corpus, tiny: BenchmarkResult, cache: Path
+) -> None:
+    """A scripted OpenAI-compatible server rejects everything it is asked about: exactly the
+    uncertain rows change, to rejections, and every call is accounted for."""
+    from fake_llm_server import FakeLLMServer, route
+
+    from gqr.judge import JudgeConfig
+
+    base = tiny.models[0]
+    uncertain = sum(int(r.uncertain.sum()) for r in base.rows.values())
+    assert uncertain > 0, "the tiny router has no uncertain rows: the judge would not be exercised"
+    with FakeLLMServer(default=route(None, "out_of_domain")) as server:
+        config = JudgeConfig(server.base_url, "fake-model", timeout=5.0, max_retries=0)
+        result = run_tiny(bench_dir, small_corpus, cache, judge=config)  # reuses the trained svm
+        requests = len(server.chat_requests)
+    plain, judged = result.models
+    assert (plain.name, judged.name, judged.kind) == ("svm", "svm+judge", "router+judge")
+    for name, rows in judged.rows.items():
+        before = plain.rows[name]
+        assert np.array_equal(rows.judged, before.uncertain)
+        assert np.all(rows.pred[rows.judged] == -1)
+        assert np.array_equal(rows.pred[~rows.judged], before.pred[~rows.judged])
+    stats, timing = judged.judge["stats"], judged.judge["timing_stats"]
+    assert stats["failures"] == 0 and 0 < stats["calls"] <= uncertain
+    assert requests == stats["calls"] + timing["calls"]
+    assert judged.latency["p50_us"] > 0 and judged.batch_qps is None
+    assert "svm+judge" in leaderboard(result)
+    ood_before = np.mean([plain.rows[n].correct.mean() for n in OOD])
+    assert judged.scores.ood_accuracy >= ood_before  # rejecting never hurts OOD rows
+
+
+def _rows(truth: list[int], pred: list[int], p: list[float], background: list[bool], uncertain: list[bool]) -> SetRows:
+    n = len(truth)
+    return SetRows(np.array(truth), np.array(pred), np.array(p, dtype=float), np.array(p, dtype=float),
+                   np.array([max(t, 0) for t in truth]), np.array(background), np.array(uncertain), np.zeros(n, bool))
+
+
+def test_zone_summary_counts_and_accuracy() -> None:
+    rows = _rows([0, 1, -1, -1, 2], [0, -1, -1, 1, 2], [0.9, 0.4, 0.2, 0.55, 0.6], [False] * 5,
+                 [False, False, False, True, True])
+    zones = zone_summary(rows)
+    assert zones["confident_accept"]["rows"] == 1 and zones["confident_accept"]["accuracy"] == 1.0
+    assert zones["confident_reject"]["rows"] == 2 and zones["confident_reject"]["accuracy"] == 0.5
+    assert zones["uncertain"]["share"] == pytest.approx(0.4) and zones["uncertain"]["accuracy"] == 0.5
+    assert zones["uncertain"]["id_rows"] == 1 and zones["uncertain"]["ood_rows"] == 1
+
+
+def test_reliability_of_a_perfectly_and_a_badly_calibrated_model() -> None:
+    conf = np.full(1000, 0.8)
+    right = np.arange(1000) < 800
+    assert reliability(conf, right)["ece"] == pytest.approx(0.0)
+    assert reliability(conf, np.ones(1000, bool))["ece"] == pytest.approx(0.2)
+    bins = reliability(conf, right)["bins"]
+    assert sum(b["rows"] for b in bins) == 1000 and len(bins) == 10
+
+
+def test_threshold_sweep_ends() -> None:
+    id_rows = _rows([0, 1, 2, 0], [0, 1, 2, -1], [0.9, 0.7, 0.5, 0.3], [False, False, False, True], [False] * 4)
+    ood = {"a": _rows([-1, -1], [-1, -1], [0.6, 0.2], [False, True], [False, False])}
+    sweep = threshold_sweep(id_rows, ood, [0.0, 0.55, 1.1])
+    assert sweep["id_accuracy"] == pytest.approx([0.75, 0.5, 0.0])  # the background row is never accepted
+    assert sweep["ood_accuracy"] == pytest.approx([0.5, 0.5, 1.0])
+    assert sweep["gqr_score"][2] == 0.0
+
+
+def test_judge_needs_both_url_and_model() -> None:
+    from gqr.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--models", "svm", "--judge-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 2
+    assert "--judge-model" in result.output
+
+
+def test_bench_outputs_json_and_report(tiny: BenchmarkResult, tmp_path: Path) -> None:
+    from gqr.cli.bench import write_outputs
+
+    write_outputs(tiny.to_dict(), tmp_path / "o.json", tmp_path / "rep")
+    assert json.loads((tmp_path / "o.json").read_text())["models"][0]["analysis"]["zones"]
+    assert {p.name for p in (tmp_path / "rep").iterdir()} >= {"report.md", "report.html", "results.json"}
