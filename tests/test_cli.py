@@ -1,0 +1,97 @@
+"""The command line as users run it: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gqr.cli import app
+
+from conftest import Corpus
+
+runner = CliRunner()
+
+
+def gqr(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "gqr", *args], input=stdin, capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def user_model(small_corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`gqr train` on a user's JSONL file with custom field names and an outlier file."""
+    root = tmp_path_factory.mktemp("cli")
+    rows = [{"question": t, "team": small_corpus.classes[y]} for t, y in zip(small_corpus.train_texts, small_corpus.train_y) if y < 3]
+    (root / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    outliers = [t for t, y in zip(small_corpus.train_texts, small_corpus.train_y) if y == 3]
+    (root / "chitchat.txt").write_text("\n".join(t.replace("\n", " ") for t in outliers) + "\n")
+    out = gqr("train", "--data", str(root / "train.jsonl"), "--text-field", "question", "--label-field", "team",
+              "--outliers", f"out_of_domain={root / 'chitchat.txt'}", "--out", str(root / "model"))
+    assert out.returncode == 0, out.stderr.decode()
+    return root / "model"
+
+
+def test_route_json_lines(user_model: Path) -> None:
+    out = gqr("route", "--model", str(user_model), "--json", "Should I refinance my mortgage?", "Who painted the Mona Lisa?")
+    assert out.returncode == 0, out.stderr.decode()
+    lines = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert len(lines) == 2
+    assert set(lines[0]) >= {"route", "reason", "confidence", "source"}
+    assert lines[0]["route"] in {"law", "finance", "healthcare", None}
+
+
+def test_route_reads_stdin_and_survives_bad_lines(user_model: Path) -> None:
+    out = gqr("route", "--model", str(user_model), "--json", stdin=b"Is a verbal contract binding?\n\xff\xfe\n   \nMy knee hurts when I run\n")
+    assert out.returncode == 0, out.stderr.decode()
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert len(rows) == 3  # the blank line is skipped, the invalid one is reported
+    assert rows[1]["reason"] == "invalid_input" and rows[1]["route"] is None
+
+
+def test_inspect_and_export(user_model: Path, tmp_path: Path) -> None:
+    shown = runner.invoke(app, ["inspect", str(user_model)])
+    assert shown.exit_code == 0 and "law, finance, healthcare" in shown.output and "sha256" in shown.output
+    exported = runner.invoke(app, ["export", str(user_model), "--out", str(tmp_path / "deploy")])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "deploy" / "model.onnx").read_bytes() == (user_model / "model.onnx").read_bytes()
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    out = gqr("route", "--model", str(tmp_path / "missing"), "hello")
+    assert out.returncode == 1
+    assert out.stderr.decode().strip().count("\n") == 0 and "Error:" in out.stderr.decode()
+    (tmp_path / "bad.jsonl").write_text('{"text": "a question"}\n')
+    out = gqr("train", "--data", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "m"))
+    assert out.returncode == 1 and "label" in out.stderr.decode()
+
+
+def test_usage_errors_exit_2() -> None:
+    assert gqr("route", "--uncertain", "judge", "x").returncode == 2
+    assert gqr("bench", "--models", "nope").returncode == 2
+    assert gqr("train", "--out", "x").returncode == 2
+
+
+def test_data_info(bench_dir: Path, train_dir: Path) -> None:
+    out = gqr("data", "info", "--data-dir", str(bench_dir), "--train-dir", str(train_dir))
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    for name in ("jigsaw", "olid", "hatexplain", "slovak_hate", "dkhate", "web_questions", "ml_questions", "law_mmlu"):
+        assert name in text
+    assert "3214" in text
+
+
+def test_default_model_routes_a_health_question() -> None:
+    out = gqr("route", "--json", "What are the early symptoms of type 2 diabetes?")
+    assert out.returncode == 0, out.stderr.decode()
+    assert json.loads(out.stdout)["route"] == "healthcare"
+
+
+def test_help_for_every_command() -> None:
+    for command in (["--help"], ["route", "--help"], ["train", "--help"], ["bench", "--help"], ["data", "info", "--help"],
+                    ["export", "--help"], ["inspect", "--help"], ["score", "--help"], ["serve", "--help"], ["report", "--help"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
