@@ -24,10 +24,14 @@ def from_spec(spec: dict[str, Any], files: dict[str, bytes]) -> Featurizer:
         if kind == "hashed-ngrams":
             config = HashingConfig.from_dict(spec)
             return lambda texts: hash_texts(texts, config)
+        if kind == "hashed-ngrams+wordpiece":
+            from gqr.embedding_features import from_spec as embedding_from_spec
+
+            return embedding_from_spec(spec, files)
         if kind == "fasttext":
             from gqr.fasttext_features import from_spec as fasttext_from_spec
 
             return fasttext_from_spec(spec, files)
     except (KeyError, TypeError, ValueError) as exc:
         raise ManifestError(f"invalid featurizer spec ({kind}): {exc}") from exc
-    raise ManifestError(f"unknown featurizer kind {kind!r}; this gqr knows: hashed-ngrams, fasttext")
+    raise ManifestError(f"unknown featurizer kind {kind!r}; this gqr knows: hashed-ngrams, hashed-ngrams+wordpiece, fasttext")

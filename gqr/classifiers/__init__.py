@@ -13,6 +13,7 @@ __all__ = ["BACKENDS", "make_backend"]
 #: backend name -> (module, class)
 BACKENDS: dict[str, tuple[str, str]] = {
     "svm": ("gqr.classifiers.linear_svm", "LinearSVMClassifier"),
+    "svm-minilm": ("gqr.classifiers.hybrid_svm", "HybridSVMClassifier"),
     "widemlp": ("gqr.classifiers.widemlp", "WideMLPClassifier"),
     "fasttext": ("gqr.classifiers.fasttext", "FastTextClassifier"),
     "xgboost": ("gqr.classifiers.xgboost", "XGBoostClassifier"),

@@ -1,0 +1,211 @@
+"""Linear SVM over hashed n-gram TF-IDF plus static MiniLM token embeddings ("svm-minilm").
+
+The feature vector of a query is the concatenation of
+
+* sublinear TF-IDF of hashed word/character n-grams, L2-normalised (as the ``svm`` backend);
+* ``alpha`` times the L2-normalised mean of the static vectors of its WordPiece tokens
+  (all-MiniLM-L6-v2 distilled per token, PCA-reduced; ``scripts/build_static_embeddings.py``).
+
+One ``LinearSVC`` is trained on it. The n-grams fit the training sources closely; the token
+vectors carry meaning across wordings and sources the training data does not cover.
+
+To keep the artifact small, the hashed weights, the IDF and the token table are stored as
+float16 in the graph (then cast to float32); the Python path uses the same rounded values,
+so both compute the same logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gqr.classifiers.base import FitData, check_fitted
+from gqr.embedding_features import (
+    HybridFeaturizer,
+    default_vocab,
+    load_table,
+    split_batch,
+)
+from gqr.errors import InvalidInputError
+from gqr.features import HashingConfig, SparseBatch, fit_idf, tfidf_weights
+from gqr.graph import GraphBuilder
+from gqr.wordpiece import parse_vocab
+
+__all__ = ["HybridSVMClassifier"]
+
+DEFAULT_HASHING = HashingConfig(n_features=2**17)
+_EPS2 = np.float32(1e-24)  # squared-norm floor: an all-zero row stays zero
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` divided by their L2 norm (all-zero rows stay zero), in float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.sqrt(np.maximum((x * x).sum(axis=1, keepdims=True, dtype=np.float32), _EPS2))
+    return x / norms
+
+
+class HybridSVMClassifier:
+    """One-vs-rest linear SVM on [hashed TF-IDF, alpha * mean static token vector].
+
+    ``dims`` picks the shipped table (``gqr/resources/minilm_static_<dims>.npy``);
+    ``decision_function`` gives the SVM margins.
+    """
+
+    name = "svm-minilm"
+
+    def __init__(
+        self,
+        *,
+        C: float = 0.5,
+        alpha: float = 2.0,
+        dims: int = 128,
+        hashing: HashingConfig | None = None,
+        max_iter: int = 2000,
+    ) -> None:
+        self.C = C
+        self.alpha = alpha
+        self.dims = dims
+        self.hashing = hashing
+        self.max_iter = max_iter
+        self.idf_: np.ndarray | None = None  # float16 [n_features]
+        self.coef_hashed_: np.ndarray | None = None  # float16 [k, n_features]
+        self.coef_embed_: np.ndarray | None = None  # float32 [k, dims], alpha folded in
+        self.intercept_: np.ndarray | None = None  # float32 [k]
+        self.table_: np.ndarray | None = None  # float16 [vocab, dims]
+        self._featurizer: HybridFeaturizer | None = None
+
+    @property
+    def _hashing(self) -> HashingConfig:
+        return self.hashing or DEFAULT_HASHING
+
+    @property
+    def featurizer(self) -> HybridFeaturizer:
+        if self._featurizer is None or self._featurizer.hashing != self._hashing:
+            self._featurizer = HybridFeaturizer(self._hashing, parse_vocab(default_vocab()))
+        return self._featurizer
+
+    def featurize(self, texts: Sequence[str]) -> SparseBatch:
+        return self.featurizer(texts)
+
+    # -- features -----------------------------------------------------------------------------
+    def _hashed_tfidf(self, hashed: SparseBatch, idf: np.ndarray) -> Any:
+        return tfidf_weights(hashed, idf.astype(np.float32)).to_csr(self._hashing.n_features)
+
+    @staticmethod
+    def _mean_vectors(tokens: SparseBatch, table: np.ndarray) -> np.ndarray:
+        """L2-normalised count-weighted mean of token vectors, [n, dims] float32."""
+        sums = tokens.to_csr(table.shape[0]) @ table.astype(np.float32)
+        return unit_rows(sums)
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, data: FitData) -> HybridSVMClassifier:
+        from scipy.sparse import csr_matrix, hstack
+        from sklearn.svm import LinearSVC
+
+        if not self.alpha > 0 or not self.C > 0:
+            raise InvalidInputError(f"alpha and C must be positive, got alpha={self.alpha}, C={self.C}")
+        table = load_table(self.dims)
+        featurizer = self.featurizer
+        if table.shape[0] != featurizer.vocab_size:
+            raise InvalidInputError(f"table has {table.shape[0]} rows for a {featurizer.vocab_size}-token vocabulary")
+        n_features = self._hashing.n_features
+        hashed, tokens = split_batch(self.featurize(data.texts), n_features)
+        idf = fit_idf(hashed, n_features).astype(np.float16)
+        embedded = np.float32(self.alpha) * self._mean_vectors(tokens, table)
+        X = hstack([self._hashed_tfidf(hashed, idf), csr_matrix(embedded)], format="csr")
+        svm = LinearSVC(C=self.C, max_iter=self.max_iter, random_state=data.seed, dual=True)
+        svm.fit(X, data.y, sample_weight=data.sample_weight)
+        coef = svm.coef_.astype(np.float64)
+        intercept = svm.intercept_.astype(np.float64)
+        if data.n_classes == 2 and coef.shape[0] == 1:  # binary LinearSVC: one margin for class 1
+            coef = np.vstack([-coef, coef]) / 2
+            intercept = np.array([-intercept[0], intercept[0]]) / 2
+        self.idf_ = idf
+        self.coef_hashed_ = np.ascontiguousarray(coef[:, :n_features].astype(np.float16))
+        self.coef_embed_ = np.ascontiguousarray((coef[:, n_features:] * self.alpha).astype(np.float32))
+        self.intercept_ = intercept.astype(np.float32)
+        self.table_ = table
+        return self
+
+    # -- inference ----------------------------------------------------------------------------
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        check_fitted(self, "coef_embed_")
+        assert self.idf_ is not None and self.coef_hashed_ is not None and self.table_ is not None
+        assert self.coef_embed_ is not None and self.intercept_ is not None
+        hashed, tokens = split_batch(self.featurize(texts), self._hashing.n_features)
+        scores = self._hashed_tfidf(hashed, self.idf_) @ self.coef_hashed_.T.astype(np.float32)
+        scores = np.asarray(scores, dtype=np.float32)
+        scores += self._mean_vectors(tokens, self.table_) @ self.coef_embed_.T
+        return scores + self.intercept_
+
+    def featurizer_spec(self) -> dict[str, Any]:
+        return self.featurizer.spec()
+
+    def featurizer_files(self) -> dict[str, bytes]:
+        return self.featurizer.files()
+
+    # -- export -------------------------------------------------------------------------------
+    def to_onnx(self) -> Any:
+        """Graph: ``ids >= n_features`` are tokens. N-gram ids are clipped to ``n_features``, a
+        row of zero IDF and zero weights, so tokens drop out of the TF-IDF part; token ids
+        are shifted by ``n_features - 1`` and clipped at 0, a zero table row, so n-grams drop
+        out of the embedding part. No scatter, no masks beyond the TF-IDF padding test."""
+        check_fitted(self, "coef_embed_")
+        assert self.idf_ is not None and self.coef_hashed_ is not None and self.table_ is not None
+        assert self.coef_embed_ is not None and self.intercept_ is not None
+        g = GraphBuilder("gqr_svm_minilm")
+        n_features = self._hashing.n_features
+        k, dims = self.coef_embed_.shape
+        # hashed n-grams: TF-IDF, then the SVM's n-gram weights; IDF and weights share one
+        # table [n_features + 1, 1 + k], so each id costs one gather
+        hashed_ids = g.op("Min", ["ids", g.const(np.int64(n_features))])
+        ngrams = np.hstack([self.idf_[:, None], self.coef_hashed_.T])
+        ngrams = np.vstack([ngrams, np.zeros((1, 1 + k), np.float16)])
+        rows = _gather_f16(g, ngrams, hashed_ids, "ngram_idf_W")
+        idf, coef = g.op("Split", [rows, g.const(np.array([1, k], np.int64))], n_out=2, axis=2)
+        weights = _tfidf(g, g.op("Squeeze", [idf, g.axes(2)]))
+        scores = g.weighted_rows(coef, weights)
+        # tokens: unit-length sum of static vectors (= unit-length mean), then the SVM's weights
+        tok_ids, tok_values = _token_columns(g, n_features)
+        table = np.vstack([np.zeros((1, dims), np.float16), self.table_])
+        shifted = g.op("Max", [g.op("Sub", [tok_ids, g.const(np.int64(n_features - 1))]), g.const(np.int64(0))])
+        vectors = g.weighted_rows(_gather_f16(g, table, shifted, "token_table"), tok_values)
+        embed_scores = g.op("MatMul", [_unit_rows(g, vectors), g.const(np.ascontiguousarray(self.coef_embed_.T), "W_embed")])
+        out = g.op("Add", [g.op("Add", [scores, embed_scores]), g.const(self.intercept_, "b")])
+        return g.finish(out, k)
+
+
+def _gather_f16(g: GraphBuilder, matrix: np.ndarray, ids: str, hint: str) -> str:
+    """Rows ``matrix[ids]`` of a float16 initializer, cast to float32."""
+    rows = g.op("Gather", [g.const(np.ascontiguousarray(matrix.astype(np.float16)), hint), ids])
+    return g.op("Cast", [rows], to=g.onnx.TensorProto.FLOAT)
+
+
+def _unit_rows(g: GraphBuilder, x: str) -> str:
+    """``x / max(||x||, 1e-12)`` row by row, as ``unit_rows``."""
+    square = g.op("ReduceSum", [g.op("Mul", [x, x]), g.axes(1)], keepdims=1)
+    return g.op("Div", [x, g.op("Sqrt", [g.op("Max", [square, g.const(_EPS2)])])])
+
+
+def _tfidf(g: GraphBuilder, idf: str) -> str:
+    """``GraphBuilder.tfidf`` with the IDF of each column given ([n, L]; 0 for token columns)."""
+    present = g.op("Greater", ["values", g.const(np.float32(0.0))])
+    tf = g.op("Add", [g.const(np.float32(1.0)), g.op("Log", [g.op("Max", ["values", g.const(np.float32(1.0))])])])
+    w = g.op("Where", [present, g.op("Mul", [tf, idf]), g.const(np.float32(0.0))])
+    return _unit_rows(g, w)
+
+
+def _token_columns(g: GraphBuilder, n_features: int) -> tuple[str, str]:
+    """(ids, values) cut to columns ``[0, 1 + last column holding a token in any row)``.
+
+    Correct for any layout; cheap with ``HybridFeaturizer``'s (tokens first in each row)."""
+    is_token = g.op("GreaterOrEqual", ["ids", g.const(np.int64(n_features))])
+    width = g.op("Squeeze", [g.op("Shape", ["ids"], start=1, end=2)])
+    one = g.const(np.int64(1))
+    position = g.op("Range", [one, g.op("Add", [width, one]), one])  # 1-based column numbers
+    end = g.op("ReduceMax", [g.op("Where", [is_token, position, g.const(np.int64(0))])], keepdims=1)
+    end = g.op("Reshape", [end, g.const(np.array([1], np.int64))])
+    start, axis = g.const(np.array([0], np.int64)), g.axes(1)
+    return g.op("Slice", ["ids", start, end, axis]), g.op("Slice", ["values", start, end, axis])
