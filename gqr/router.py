@@ -12,6 +12,7 @@ import numpy as np
 from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
+from gqr.rules import match_unsafe
 from gqr.text import MAX_CHARS, clean
 
 __all__ = ["Router", "Scorer", "default_model_path"]
@@ -182,8 +183,6 @@ class Router:
 
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
-        from gqr.rules import match_unsafe
-
         rule = match_unsafe(text)
         if rule is None:
             return decision

@@ -23,6 +23,7 @@ from conftest import Corpus, training_set
 
 TINY: dict[str, dict[str, Any]] = {
     "svm": {},
+    "svm-minilm": {},
     "widemlp": {"hidden": 64, "max_epochs": 20, "patience": 4, "n_selected": 2**12, "lr": 0.01, "input_lr": 0.03},
     "fasttext": {"dim": 16, "epoch": 30, "bucket": 2**14},
     "xgboost": {"n_estimators": 10, "n_selected": 300, "max_depth": 3},
@@ -55,7 +56,13 @@ def test_unfitted_backend_raises_not_fitted(name: str) -> None:
 
 
 def test_fit_returns_self_and_probabilities_are_distributions(trained: tuple[Any, Path], small_corpus: Corpus) -> None:
+    from gqr.classifiers.base import FitData
+
     model, _ = trained
+    backend = make_backend(model.config.model, **TINY[model.config.model])
+    head = small_corpus.train_texts[:120] + small_corpus.train_texts[-120:]
+    y = np.array([0] * 120 + [1] * 120)
+    assert backend.fit(FitData(texts=head, y=y, n_classes=2, seed=0)) is backend
     logits, probs = model.scores(small_corpus.val_texts)
     assert logits.shape == probs.shape == (len(small_corpus.val_texts), len(small_corpus.classes))
     assert np.all(probs >= 0) and np.all(probs <= 1)

@@ -102,7 +102,7 @@ class HybridSVMClassifier:
     # -- training -----------------------------------------------------------------------------
     def fit(self, data: FitData) -> HybridSVMClassifier:
         from scipy.sparse import csr_matrix, hstack
-        from sklearn.svm import LinearSVC
+        from gqr.classifiers.linear_svm import fit_linear_svm
 
         if not self.alpha > 0 or not self.C > 0:
             raise InvalidInputError(f"alpha and C must be positive, got alpha={self.alpha}, C={self.C}")
@@ -115,13 +115,7 @@ class HybridSVMClassifier:
         idf = fit_idf(hashed, n_features).astype(np.float16)
         embedded = np.float32(self.alpha) * self._mean_vectors(tokens, table)
         X = hstack([self._hashed_tfidf(hashed, idf), csr_matrix(embedded)], format="csr")
-        svm = LinearSVC(C=self.C, max_iter=self.max_iter, random_state=data.seed, dual=True)
-        svm.fit(X, data.y, sample_weight=data.sample_weight)
-        coef = svm.coef_.astype(np.float64)
-        intercept = svm.intercept_.astype(np.float64)
-        if data.n_classes == 2 and coef.shape[0] == 1:  # binary LinearSVC: one margin for class 1
-            coef = np.vstack([-coef, coef]) / 2
-            intercept = np.array([-intercept[0], intercept[0]]) / 2
+        coef, intercept = fit_linear_svm(X, data, self.C, self.max_iter)
         self.idf_ = idf
         self.coef_hashed_ = np.ascontiguousarray(coef[:, :n_features].astype(np.float16))
         self.coef_embed_ = np.ascontiguousarray((coef[:, n_features:] * self.alpha).astype(np.float32))

@@ -11,7 +11,22 @@ from gqr.classifiers.base import FitData, check_fitted
 from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, tfidf_weights
 from gqr.graph import GraphBuilder
 
-__all__ = ["LinearSVMClassifier"]
+__all__ = ["LinearSVMClassifier", "fit_linear_svm"]
+
+
+def fit_linear_svm(X: Any, data: FitData, C: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``LinearSVC`` on ``X``; return float64 (coef [k, d], intercept [k]) with one row
+    per class, also for two classes (where LinearSVC keeps a single margin)."""
+    from sklearn.svm import LinearSVC
+
+    svm = LinearSVC(C=C, max_iter=max_iter, random_state=data.seed, dual=True)
+    svm.fit(X, data.y, sample_weight=data.sample_weight)
+    coef = svm.coef_.astype(np.float64)
+    intercept = svm.intercept_.astype(np.float64)
+    if data.n_classes == 2 and coef.shape[0] == 1:
+        coef = np.vstack([-coef, coef]) / 2
+        intercept = np.array([-intercept[0], intercept[0]]) / 2
+    return coef, intercept
 
 
 class LinearSVMClassifier:
@@ -39,20 +54,12 @@ class LinearSVMClassifier:
         return hash_texts(texts, self._hashing)
 
     def fit(self, data: FitData) -> LinearSVMClassifier:
-        from sklearn.svm import LinearSVC
-
         counts = self.featurize(data.texts)
         n_features = self._hashing.n_features
         self.idf_ = fit_idf(counts, n_features)
         X = tfidf_weights(counts, self.idf_).to_csr(n_features)
-        svm = LinearSVC(C=self.C, max_iter=self.max_iter, random_state=data.seed, dual=True)
-        svm.fit(X, data.y, sample_weight=data.sample_weight)
-        coef = svm.coef_.astype(np.float32)
-        intercept = svm.intercept_.astype(np.float32)
-        if data.n_classes == 2 and coef.shape[0] == 1:  # binary LinearSVC: one margin for class 1
-            coef = np.vstack([-coef, coef]) / 2
-            intercept = np.array([-intercept[0], intercept[0]], np.float32) / 2
-        self.coef_, self.intercept_ = coef, intercept
+        coef, intercept = fit_linear_svm(X, data, self.C, self.max_iter)
+        self.coef_, self.intercept_ = coef.astype(np.float32), intercept.astype(np.float32)
         return self
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
