@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,9 @@ _BASE = np.uint64(1_000_003)
 _MAX_LEN = 4 * MAX_CHARS + 8  # normalised string: each char may gain a space on both sides
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _DIGIT = re.compile(r"\d")
+_CACHED_LEN = 1024  # strings up to this many code points reuse their n-gram spans
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
+_EMPTY_U64 = np.empty(0, dtype=np.uint64)
 
 
 def _powers(base: int, n: int) -> np.ndarray:
@@ -107,6 +111,8 @@ class SparseBatch:
 
     def padded(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, values)`` as ``[n_rows, max_len]`` arrays; padding is id 0 with value 0."""
+        if self.n_rows == 1 and self.ids.size:  # one row: no padding, no copy
+            return self.ids.reshape(1, -1), self.values.reshape(1, -1)
         lengths = self.row_lengths()
         width = max(int(lengths.max()) if lengths.size else 0, 1)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -128,6 +134,21 @@ def _normalise(text: str) -> tuple[str, list[str]]:
     return " " + " ".join(tokens) + " ", tokens
 
 
+@lru_cache(maxsize=512)
+def _char_spans(n: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, kinds) of every character n-gram, lo <= n-gram length <= hi, of a
+    string of ``n`` code points; depends on ``n`` only, so cached for the common lengths."""
+    parts = [np.arange(n - k + 1, dtype=np.int64) for k in range(max(lo, 1), hi + 1) if hi and n >= k]
+    if not parts:
+        return _EMPTY_I64, _EMPTY_I64, _EMPTY_U64
+    starts = np.concatenate(parts)
+    kinds = np.concatenate([np.full(p.size, n - p.size + 1, dtype=np.uint64) for p in parts])
+    spans = (starts, starts + kinds.astype(np.int64), kinds)
+    for array in spans:
+        array.setflags(write=False)  # shared between calls
+    return spans
+
+
 def _row_ids(text: str, config: HashingConfig) -> np.ndarray:
     s, tokens = _normalise(text)
     s = s[:_MAX_LEN]
@@ -137,51 +158,56 @@ def _row_ids(text: str, config: HashingConfig) -> np.ndarray:
     prefix = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(cp * _POW[:n] % _PRIME, out=prefix[1:])
     prefix %= _PRIME
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    kinds: list[np.ndarray] = []
-    lo, hi = config.char_ngrams
-    for k in range(max(lo, 1), hi + 1) if hi else ():
-        if n >= k:
-            a = np.arange(n - k + 1, dtype=np.int64)
-            starts.append(a)
-            ends.append(a + k)
-            kinds.append(np.full(a.size, k, dtype=np.uint64))
+    char_spans = _char_spans if n <= _CACHED_LEN else _char_spans.__wrapped__
+    a, b, kind = char_spans(n, *config.char_ngrams)
     lo, hi = config.word_ngrams
     if hi and tokens:
         spaces = np.flatnonzero(cp == 32)  # token t spans (spaces[t] + 1, spaces[t + 1])
         tok_start = spaces[:-1] + 1
         tok_end = spaces[1:]
         m = tok_start.size
+        starts, ends, kinds = [a], [b], [kind]
         for k in range(max(lo, 1), hi + 1):
             if m >= k:
                 starts.append(tok_start[: m - k + 1])
                 ends.append(tok_end[k - 1 :])
                 kinds.append(np.full(m - k + 1, 100 + k, dtype=np.uint64))
-    if not starts:
-        return np.empty(0, dtype=np.int64)
-    a = np.concatenate(starts)
-    b = np.concatenate(ends)
-    kind = np.concatenate(kinds)
+        a, b, kind = np.concatenate(starts), np.concatenate(ends), np.concatenate(kinds)
+    if not a.size:
+        return _EMPTY_I64
     h = (prefix[b] + _PRIME - prefix[a]) % _PRIME
     h = h * _INV_POW[a] % _PRIME
     h = (h * np.uint64(31) + kind) % _PRIME
     return (h % np.uint64(config.n_features)).astype(np.int64)
 
 
+def _count_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique ids and their counts (``np.unique(..., return_counts=True)``, faster)."""
+    if not ids.size:
+        return ids, np.empty(0, dtype=np.float32)
+    ids = np.sort(ids)
+    first = np.empty(ids.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return ids[starts], np.diff(starts, append=ids.size).astype(np.float32)
+
+
 def hash_texts(texts: Sequence[str], config: HashingConfig) -> SparseBatch:
     """Hash cleaned texts into a ``SparseBatch`` of raw n-gram counts."""
+    if len(texts) == 1:  # the serving hot path
+        ids, counts = _count_ids(_row_ids(texts[0], config))
+        return SparseBatch(ids, counts, np.zeros(ids.size, dtype=np.int64), 1)
     ids_list: list[np.ndarray] = []
     counts_list: list[np.ndarray] = []
     seg_list: list[np.ndarray] = []
     for row, text in enumerate(texts):
-        uniq, counts = np.unique(_row_ids(text, config), return_counts=True)
+        uniq, counts = _count_ids(_row_ids(text, config))
         ids_list.append(uniq)
-        counts_list.append(counts.astype(np.float32))
+        counts_list.append(counts)
         seg_list.append(np.full(uniq.size, row, dtype=np.int64))
     if not ids_list:
-        empty = np.empty(0, dtype=np.int64)
-        return SparseBatch(empty, np.empty(0, dtype=np.float32), empty, 0)
+        return SparseBatch(_EMPTY_I64, np.empty(0, dtype=np.float32), _EMPTY_I64, 0)
     return SparseBatch(
         np.concatenate(ids_list), np.concatenate(counts_list), np.concatenate(seg_list), len(texts)
     )

@@ -7,6 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from gqr import features
 from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, tfidf_weights
 from gqr.graph import GraphBuilder
 from gqr.text import clean
@@ -24,7 +25,8 @@ def test_same_text_same_ids_and_row_layout() -> None:
 def test_hash_is_stable_across_processes() -> None:
     """Python's str hash is salted per process; ours must not be."""
     code = (
-        "from gqr.features import HashingConfig, hash_texts;"
+        "from gqr import features
+from gqr.features import HashingConfig, hash_texts;"
         "print(hash_texts(['Ahoj, ako sa máš? 😀'], HashingConfig()).ids.sum())"
     )
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
@@ -116,3 +118,23 @@ def test_multithreaded_onnx_runtime_gives_the_same_sums(parity_texts: list[str])
         session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         outs += [session.run(["logits"], counts.onnx_feeds())[0] for _ in range(5)]
     assert max(float(np.abs(o - outs[0]).max()) for o in outs) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "config",
+    [HashingConfig(), HashingConfig(char_ngrams=(0, 0)), HashingConfig(word_ngrams=(0, 0), char_ngrams=(3, 3))],
+    ids=["default", "words-only", "char-3-only"],
+)
+def test_single_row_fast_path_matches_batch_rows(parity_texts: list[str], config: HashingConfig) -> None:
+    texts = parity_texts[:40] + ["a", "x" * 1500]  # 1500 chars: past the span cache
+    batch = hash_texts(texts, config)
+    for row, text in enumerate(texts):
+        one = hash_texts([text], config)
+        mine = batch.segments == row
+        assert np.array_equal(one.ids, batch.ids[mine])
+        assert np.array_equal(one.values, batch.values[mine])
+        raw = features._row_ids(text, config)  # every n-gram occurrence, before counting
+        ids, counts = np.unique(raw, return_counts=True)
+        assert np.array_equal(ids, one.ids) and np.array_equal(counts.astype(np.float32), one.values)
+    padded_ids, padded_values = hash_texts([texts[0]], config).padded()
+    assert padded_ids.shape == (1, hash_texts([texts[0]], config).ids.size) and padded_values.dtype == np.float32
