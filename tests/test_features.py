@@ -25,8 +25,7 @@ def test_same_text_same_ids_and_row_layout() -> None:
 def test_hash_is_stable_across_processes() -> None:
     """Python's str hash is salted per process; ours must not be."""
     code = (
-        "from gqr import features
-from gqr.features import HashingConfig, hash_texts;"
+        "from gqr.features import HashingConfig, hash_texts;"
         "print(hash_texts(['Ahoj, ako sa máš? 😀'], HashingConfig()).ids.sum())"
     )
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
