@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 RESULTS_VERSION = 1
+BATCH_SIZE = 1000  # rows in the one route_batch call that measures throughput
 PACKAGES = ("gqr", "numpy", "scipy", "onnxruntime", "onnx", "scikit-learn", "xgboost", "xgboost-cpu",
             "fasttext-wheel", "torch", "httpx", "typer", "matplotlib")
 DEFAULT_DOMAIN_HINT = "questions about {name}"
@@ -235,7 +236,10 @@ def _train_or_reuse(
     return target, trained.train_seconds, trained.metrics
 
 
-def _latency(router: Router, queries: Sequence[str], repeats: int, batch: bool = True) -> tuple[dict[str, float], float | None]:
+def _latency(router: Router, queries: Sequence[str], repeats: int,
+             batch: Sequence[str] = ()) -> tuple[dict[str, float], float | None]:
+    """Single-query latency over ``queries`` (``repeats`` passes), and the throughput of one
+    ``route_batch`` call on ``batch`` (queries per second; None without a batch)."""
     for q in queries[:50]:
         router.route(q)  # warm-up
     times = []
@@ -246,11 +250,10 @@ def _latency(router: Router, queries: Sequence[str], repeats: int, batch: bool =
             times.append(time.perf_counter() - t0)
     if not batch:
         return latency_summary(times), None
-    chunk = list(queries)[:1000]
+    router.route_batch(list(batch[:50]))  # warm-up
     t0 = time.perf_counter()
-    router.route_batch(chunk)
-    qps = len(chunk) / (time.perf_counter() - t0)
-    return latency_summary(times), qps
+    router.route_batch(list(batch))
+    return latency_summary(times), len(batch) / (time.perf_counter() - t0)
 
 
 def _probabilities(router: Router, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -339,7 +342,7 @@ def _judge_result(base: ModelResult, path: Path, suite: EvalSuite, judge: Any, q
     with _judge_client(router, judge, cache_size=0) as client:  # no cache: every escalation is timed
         timed = Router.load(path, uncertain="judge", judge=client)
         say(f"{base.name}+judge: timing")
-        latency, _ = _latency(timed, queries, repeats=1, batch=False)
+        latency, _ = _latency(timed, queries, repeats=1)
         timing_stats = client.stats().to_dict()
     info = {"model": judge.model, "url": judge.base_url, "stats": stats, "timing_stats": timing_stats}
     return replace(base, name=f"{base.name}+judge", kind="router+judge", scores=ev.scores, latency=latency,
@@ -370,6 +373,7 @@ def run_benchmark(
     cache.mkdir(parents=True, exist_ok=True)
     pool = [t for texts, _ in suite.id_sets.values() for t in texts] + [t for ts in suite.ood_sets.values() for t in ts]
     queries = random.Random(seed).sample(pool, min(latency_queries, len(pool)))
+    batch = random.Random(seed + 1).sample(pool, min(BATCH_SIZE, len(pool)))
     results: list[ModelResult] = []
     for name in models:
         config = TrainConfig(model=name, seed=seed, params=(params or {}).get(name, {}))
@@ -378,7 +382,7 @@ def run_benchmark(
         say(f"{name}: evaluating")
         ev = evaluate(router, suite)
         say(f"{name}: timing")
-        latency, qps = _latency(router, queries, latency_repeats)
+        latency, qps = _latency(router, queries, latency_repeats, batch)
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
         result = ModelResult(name, ev.scores, latency, qps, size, train_seconds, str(path), val_metrics,
                              ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows)
@@ -386,6 +390,7 @@ def run_benchmark(
         if judge is not None:
             results.append(_judge_result(result, path, suite, judge, queries, say))
     settings = {"models": list(models), "seed": seed, "latency_queries": len(queries), "latency_repeats": latency_repeats,
+                "batch_size": len(batch),
                 "threads": 1, "params": params or {}, "primary_id": suite.primary_id,
                 "sets": {"id": {n: len(t) for n, (t, _) in suite.id_sets.items()},
                          "ood": {n: len(t) for n, t in suite.ood_sets.items()}},
