@@ -23,11 +23,12 @@ class Scorer(Protocol):
 
 
 def default_model_path() -> Path:
-    """The shipped default model: ``$GQR_MODEL`` if set, else ``models/default`` of the checkout."""
+    """The shipped default model: ``$GQR_MODEL`` if set, else ``gqr/default_model`` (in a
+    source checkout a link to ``models/default``; in an installed wheel a copy of it)."""
     env = os.environ.get("GQR_MODEL")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "models" / "default"
+    return Path(__file__).resolve().parent / "default_model"
 
 
 class Router:
