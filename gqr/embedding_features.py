@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gqr.errors import ManifestError
-from gqr.features import HashingConfig, SparseBatch, hash_texts
+from gqr.features import HashingConfig, SparseBatch, count_unique, hash_texts
 from gqr.wordpiece import CHARS_VERSION, WordPieceTokenizer, parse_vocab
 
 __all__ = [
@@ -67,17 +67,6 @@ def load_table(dims: int) -> np.ndarray:
     return table
 
 
-def _count_unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique ``keys`` and their counts (``np.unique`` without its overhead)."""
-    keys = np.sort(keys)
-    first = np.empty(keys.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, keys.size))
-    return keys[starts], counts
-
-
 class HybridFeaturizer:
     """Texts -> ``SparseBatch`` of token counts (ids ``n_features + t``, first in each row)
     followed by hashed n-gram counts (ids ``< n_features``)."""
@@ -104,7 +93,7 @@ class HybridFeaturizer:
         sizes = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n)
         flat = np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(sizes.sum()))
         width = self.vocab_size
-        keys, counts = _count_unique(np.repeat(np.arange(n, dtype=np.int64), sizes) * width + flat)
+        keys, counts = count_unique(np.repeat(np.arange(n, dtype=np.int64), sizes) * width + flat)
         tok_rows = keys // width
         ids = np.concatenate([keys - tok_rows * width + self.n_features, hashed.ids])
         values = np.concatenate([counts.astype(np.float32), hashed.values])

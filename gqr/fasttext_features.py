@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gqr.errors import InvalidInputError, ManifestError
-from gqr.features import SparseBatch
+from gqr.features import SparseBatch, count_unique
 from gqr.text import clean
 
 __all__ = ["EOS", "FastTextFeaturizer", "from_spec", "tokenize"]
@@ -108,19 +108,6 @@ def _fnv(data: bytes) -> int:
 def _to_int64(h: int) -> int:
     """A uint32 hash read as fastText's int32, then widened to uint64 (sign extension)."""
     return h | 0xFFFFFFFF00000000 if h & 0x80000000 else h
-
-
-def _count_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_counts=True)`` without its overhead (hot path)."""
-    values = np.sort(values)
-    first = np.empty(values.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(values[1:], values[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    counts = np.empty(starts.size, dtype=np.int64)
-    counts[:-1] = starts[1:] - starts[:-1]
-    counts[-1:] = values.size - starts[-1:]
-    return values[starts], counts
 
 
 class FastTextFeaturizer:
@@ -231,7 +218,7 @@ class FastTextFeaturizer:
         compact = self._row_map[flat]
         keep = compact >= 0
         key = compact[keep] if n == 1 else np.repeat(np.arange(n, dtype=np.int64), sizes)[keep] * width + compact[keep]
-        uniq, counts = _count_unique(key)
+        uniq, counts = count_unique(key)
         segments = uniq // width
         inv_len = (1.0 / np.maximum(sizes, 1)).astype(np.float32)
         return SparseBatch(uniq - segments * width, counts.astype(np.float32) * inv_len[segments], segments, n)

@@ -21,7 +21,7 @@ import numpy as np
 
 from gqr.text import MAX_CHARS
 
-__all__ = ["HashingConfig", "SparseBatch", "fit_idf", "hash_texts", "tfidf_weights"]
+__all__ = ["HashingConfig", "SparseBatch", "count_unique", "fit_idf", "hash_texts", "tfidf_weights"]
 
 _PRIME = np.uint64(2_147_483_647)  # 2**31 - 1: every product of two residues fits in uint64
 _BASE = np.uint64(1_000_003)
@@ -181,16 +181,20 @@ def _row_ids(text: str, config: HashingConfig) -> np.ndarray:
     return (h % np.uint64(config.n_features)).astype(np.int64)
 
 
-def _count_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique ids and their counts (``np.unique(..., return_counts=True)``, faster)."""
-    if not ids.size:
-        return ids, np.empty(0, dtype=np.float32)
-    ids = np.sort(ids)
-    first = np.empty(ids.size, dtype=bool)
-    first[0] = True
-    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+def count_unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique ``keys`` and their int64 counts: ``np.unique(keys, return_counts=True)``
+    without its overhead (the serving hot path calls it once per query)."""
+    keys = np.sort(keys)
+    first = np.empty(keys.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    return ids[starts], np.diff(starts, append=ids.size).astype(np.float32)
+    return keys[starts], np.diff(starts, append=keys.size)
+
+
+def _count_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uniq, counts = count_unique(ids)
+    return uniq, counts.astype(np.float32)
 
 
 def hash_texts(texts: Sequence[str], config: HashingConfig) -> SparseBatch:
