@@ -13,8 +13,10 @@ def export(
     model: Annotated[Path, typer.Argument(help="A trained model directory (from `gqr train`).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the verified copy.")],
 ) -> None:
-    """Verify a model (checksums, graph signature, labels) and write a clean copy of its
-    ONNX file(s) and manifest for deployment: serving needs only numpy and onnxruntime."""
+    """Verify a model (checksums, graph signature, labels) and copy it for deployment.
+
+    The copy holds the ONNX file(s) and the manifest; serving it needs only numpy and onnxruntime.
+    """
     from gqr.artifact import read_artifact, write_artifact
     from gqr.router import Router
 
