@@ -1,5 +1,10 @@
 """Pattern rules for unsafe requests the training pools do not cover: jailbreaks, prompt
-injection, and a few unambiguous harmful-intent phrasings (serving tier, stdlib only).
+injection, and unambiguous requests for a harmful method — weapons, violence, intrusion,
+financial crime, controlled drugs without a prescription, self-harm (serving tier, stdlib only).
+
+A request about a topic is not matched, only a request for the method ("how do I launder
+money", not "what is money laundering"). Self-harm matches are rejected as ``unsafe`` with the
+rule name in ``Decision.detail``, so an application can answer them with crisis resources.
 
 The rules are code, versioned with gqr (``RULES_VERSION``); an artifact cannot add its own.
 Every pattern is a plain alternation without nested quantifiers, so matching is linear.
@@ -14,6 +19,9 @@ __all__ = ["RULES_VERSION", "match_unsafe"]
 RULES_VERSION = "gqr-rules-1"
 
 _W = r"(?:\s+\w+){0,3}\s+"  # up to three filler words ("all of your", "the above")
+#: asking for a method: "how do I", "how to", "tell me how to", "teach me to", "ways to", "steps to" ...
+_HOW = (r"\b(?:how (?:do|can|could|would|should|might) (?:i|we|one|you)|how to|tell me how to|show me how to|"
+        r"teach me (?:how )?to|explain how to|(?:best |easiest |quickest )?ways? to|steps? to|help me)\s+")
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
@@ -27,6 +35,16 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("chat-template-injection", r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
         ("weapons", r"\bhow (?:do i|to|can i|would i)\s+(?:make|build|create|synthesi[sz]e|cook|assemble)\s+(?:a |an |some )?(?:bomb|pipe bomb|explosives?|napalm|nerve agent|sarin|ricin|meth(?:amphetamine)?|untraceable gun|bioweapon|chemical weapon)s?\b"),
         ("harm-others", r"\bhow (?:do i|to|can i)\s+(?:kill|poison|murder|kidnap|stalk)\s+(?:someone|somebody|a person|my (?:wife|husband|neighbou?r|boss|coworker|partner))\b"),
+        ("financial-crime", _HOW + r"(?:\w+\s+){0,2}(?:launder (?:money|cash|funds|\w+ (?:money|cash))|embezzle|commit (?:tax |insurance |bank |wire |credit card )?fraud|"
+                            r"evade (?:paying )?(?:taxes|tax|the irs)|hide (?:money|income|assets) from (?:the irs|taxes|the tax|my creditors|the court)|"
+                            r"counterfeit|forge (?:a |an |my |someone'?s? )?(?:signature|check|cheque|document|prescription|will|passport|id)|"
+                            r"steal (?:someone'?s?|a|an|people'?s?) (?:credit card|identity|money|bank)|use (?:a )?stolen (?:credit card|card|identity)|"
+                            r"do insider trading|get away with (?:fraud|insider trading|tax evasion|embezzlement))"),
+        ("drugs-without-prescription", _HOW + r"(?:get|buy|obtain|order)\s+(?:\w+\s+){0,2}(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|"
+                            r"codeine|hydrocodone|ketamine|benzos?|valium|percocet|vicodin|tramadol)\s+without (?:a |any )?(?:prescription|doctor'?s? (?:note|approval))"),
+        ("self-harm-method", r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
+                            r"(?:kill myself|end my (?:own )?life|commit suicide|overdose(?: on \w+)?)\b|"
+                            r"\bhow many \w+(?: \w+)? (?:would|will|does it take to) (?:kill me|kill a person|be a lethal dose)\b"),
         ("intrusion", r"\bhow (?:do i|to|can i)\s+(?:hack|break) into\s+(?:someone(?:'s)?|somebody(?:'s)?|my (?:ex|neighbou?r)(?:'s)?|an?)\s*(?:email|account|phone|computer|wifi)\b"),
     )
 )
