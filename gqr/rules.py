@@ -16,43 +16,59 @@ import re
 
 __all__ = ["RULES_VERSION", "match_unsafe"]
 
-RULES_VERSION = "gqr-rules-1"
+RULES_VERSION = "gqr-rules-2"
 
 _W = r"(?:\s+\w+){0,3}\s+"  # up to three filler words ("all of your", "the above")
 #: asking for a method: "how do I", "how to", "tell me how to", "teach me to", "ways to", "steps to" ...
 _HOW = (r"\b(?:how (?:do|can|could|would|should|might) (?:i|we|one|you)|how to|tell me how to|show me how to|"
         r"teach me (?:how )?to|explain how to|(?:best |easiest |quickest )?ways? to|steps? to|help me)\s+")
 
-_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, re.IGNORECASE))
-    for name, pattern in (
-        ("ignore-instructions", r"\b(?:ignore|disregard|forget|override|bypass)" + _W + r"(?:previous|prior|above|earlier|preceding|system|original|initial)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages?)"),
-        ("reveal-prompt", r"\b(?:reveal|print|show|repeat|output|leak|tell me)" + _W + r"(?:system|hidden|initial|secret)\s+(?:prompt|instructions?|message)"),
-        ("persona-jailbreak", r"\b(?:you are now|from now on,? you are|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters))"),
-        ("do-anything-now", r"\bdo anything now\b|\bDAN mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b"),
-        ("no-restrictions", r"\b(?:without|ignoring|no)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:restrictions|guidelines|limits|filters|policies|constraints)\b"),
-        ("bypass-safety", r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?"),
-        ("chat-template-injection", r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
-        ("weapons", r"\bhow (?:do i|to|can i|would i)\s+(?:make|build|create|synthesi[sz]e|cook|assemble)\s+(?:a |an |some )?(?:bomb|pipe bomb|explosives?|napalm|nerve agent|sarin|ricin|meth(?:amphetamine)?|untraceable gun|bioweapon|chemical weapon)s?\b"),
-        ("harm-others", r"\bhow (?:do i|to|can i)\s+(?:kill|poison|murder|kidnap|stalk)\s+(?:someone|somebody|a person|my (?:wife|husband|neighbou?r|boss|coworker|partner))\b"),
-        ("financial-crime", _HOW + r"(?:\w+\s+){0,2}(?:launder (?:money|cash|funds|\w+ (?:money|cash))|embezzle|commit (?:tax |insurance |bank |wire |credit card )?fraud|"
+#: (name, needs, pattern): the pattern runs only if the casefolded text contains one of
+#: ``needs`` (words every match must contain), so most queries cost a few substring tests.
+_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, needs, re.compile(pattern, re.IGNORECASE))
+    for name, needs, pattern in (
+        ("ignore-instructions", ("instruction", "prompt", "rules", "direction", "guideline", "message"),
+         r"\b(?:ignore|disregard|forget|override|bypass)" + _W + r"(?:previous|prior|above|earlier|preceding|system|original|initial)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages?)"),
+        ("reveal-prompt", ("prompt", "instruction", "message"),
+         r"\b(?:reveal|print|show|repeat|output|leak|tell me)" + _W + r"(?:system|hidden|initial|secret)\s+(?:prompt|instructions?|message)"),
+        ("persona-jailbreak", ("you are now", "from now on", "act as", "pretend", "roleplay"),
+         r"\b(?:you are now|from now on,? you are|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters))"),
+        ("do-anything-now", ("anything now", "dan mode", "jailbreak", "developer mode"),
+         r"\bdo anything now\b|\bDAN mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b"),
+        ("no-restrictions", ("ethical", "moral", "safety", "content"),
+         r"\b(?:without|ignoring|no)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:restrictions|guidelines|limits|filters|policies|constraints)\b"),
+        ("bypass-safety", ("safety", "content", "moderation"),
+         r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?"),
+        ("chat-template-injection", ("<|", "[inst", "[/inst", "<<sys", "#"),
+         r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
+        ("weapons", ("how ",),
+         r"\bhow (?:do i|to|can i|would i)\s+(?:make|build|create|synthesi[sz]e|cook|assemble)\s+(?:a |an |some )?(?:bomb|pipe bomb|explosives?|napalm|nerve agent|sarin|ricin|meth(?:amphetamine)?|untraceable gun|bioweapon|chemical weapon)s?\b"),
+        ("harm-others", ("how ",),
+         r"\bhow (?:do i|to|can i)\s+(?:kill|poison|murder|kidnap|stalk)\s+(?:someone|somebody|a person|my (?:wife|husband|neighbou?r|boss|coworker|partner))\b"),
+        ("financial-crime", ("launder", "embezzle", "fraud", "evade", "hide ", "counterfeit", "forge", "steal", "stolen", "insider"),
+         _HOW + r"(?:\w+\s+){0,2}(?:launder (?:money|cash|funds|\w+ (?:money|cash))|embezzle|commit (?:tax |insurance |bank |wire |credit card )?fraud|"
                             r"evade (?:paying )?(?:taxes|tax|the irs)|hide (?:money|income|assets) from (?:the irs|taxes|the tax|my creditors|the court)|"
                             r"counterfeit|forge (?:a |an |my |someone'?s? )?(?:signature|check|cheque|document|prescription|will|passport|id)|"
                             r"steal (?:someone'?s?|a|an|people'?s?) (?:credit card|identity|money|bank)|use (?:a )?stolen (?:credit card|card|identity)|"
                             r"do insider trading|get away with (?:fraud|insider trading|tax evasion|embezzlement))"),
-        ("drugs-without-prescription", _HOW + r"(?:get|buy|obtain|order)\s+(?:\w+\s+){0,2}(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|"
+        ("drugs-without-prescription", ("without",),
+         _HOW + r"(?:get|buy|obtain|order)\s+(?:\w+\s+){0,2}(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|"
                             r"codeine|hydrocodone|ketamine|benzos?|valium|percocet|vicodin|tramadol)\s+without (?:a |any )?(?:prescription|doctor'?s? (?:note|approval))"),
-        ("self-harm-method", r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
+        ("self-harm-method", ("myself", "my life", "my own life", "suicide", "overdose", "kill me", "kill a person", "lethal"),
+         r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
                             r"(?:kill myself|end my (?:own )?life|commit suicide|overdose(?: on \w+)?)\b|"
                             r"\bhow many \w+(?: \w+)? (?:would|will|does it take to) (?:kill me|kill a person|be a lethal dose)\b"),
-        ("intrusion", r"\bhow (?:do i|to|can i)\s+(?:hack|break) into\s+(?:someone(?:'s)?|somebody(?:'s)?|my (?:ex|neighbou?r)(?:'s)?|an?)\s*(?:email|account|phone|computer|wifi)\b"),
+        ("intrusion", (" into",),
+         r"\bhow (?:do i|to|can i)\s+(?:hack|break) into\s+(?:someone(?:'s)?|somebody(?:'s)?|my (?:ex|neighbou?r)(?:'s)?|an?)\s*(?:email|account|phone|computer|wifi)\b"),
     )
 )
 
 
 def match_unsafe(text: str) -> str | None:
     """The name of the first rule that ``text`` matches, or ``None``."""
-    for name, pattern in _RULES:
-        if pattern.search(text):
+    folded = text.casefold()
+    for name, needs, pattern in _RULES:
+        if any(word in folded for word in needs) and pattern.search(text):
             return name
     return None
