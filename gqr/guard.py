@@ -107,28 +107,27 @@ class GuardRule:
         columns (domains and rejection classes) does not hold exactly one column.
         """
         d = len(self.labels)
-        scores = ood_scores(logits, probs, d, self.method, self.temperature)
+        scores = ood_scores(logits, probs, d, self.method, self.temperature).tolist()
         if coverage is not None:
-            set_size = (probs >= self.conformal_threshold(coverage)).sum(axis=1)
-        top = probs.argmax(axis=1)
-        top_domain = probs[:, :d].argmax(axis=1)
-        p_domain = probs[:, :d].max(axis=1)
+            set_sizes = (probs >= self.conformal_threshold(coverage)).sum(axis=1).tolist()
+        tops = probs.argmax(axis=1).tolist()
+        top_domains = probs[:, :d].argmax(axis=1).tolist()
         out: list[Decision] = []
-        for i in range(probs.shape[0]):
-            domain_scores = {name: float(probs[i, j]) for j, name in enumerate(self.labels)}
+        for i, row in enumerate(probs.tolist()):  # Python floats: cheap per-row work
+            domain_scores = dict(zip(self.labels, row[:d]))
+            top, p_domain = tops[i], row[top_domains[i]]
             if coverage is not None:
-                uncertain = bool(set_size[i] != 1)
+                uncertain = set_sizes[i] != 1
             else:
-                uncertain = bool(self.uncertain_low <= p_domain[i] < self.uncertain_high)
-            if top[i] >= d:
-                reason = Reason(self.background[top[i] - d])
-                out.append(Decision(None, reason, float(probs[i, top[i]]), domain_scores, uncertain=uncertain))
+                uncertain = self.uncertain_low <= p_domain < self.uncertain_high
+            if top >= d:
+                reason = Reason(self.background[top - d])
+                out.append(Decision(None, reason, row[top], domain_scores, uncertain=uncertain))
             elif scores[i] < self.threshold:
                 reason = Reason.OUT_OF_DOMAIN
                 if self.background:
                     reason = Reason(self.background[int(probs[i, d:].argmax())])
-                out.append(Decision(None, reason, float(1.0 - p_domain[i]), domain_scores, uncertain=uncertain))
+                out.append(Decision(None, reason, 1.0 - p_domain, domain_scores, uncertain=uncertain))
             else:
-                label = self.labels[top_domain[i]]
-                out.append(Decision(label, Reason.IN_DOMAIN, float(p_domain[i]), domain_scores, uncertain=uncertain))
+                out.append(Decision(self.labels[top_domains[i]], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain=uncertain))
         return out
