@@ -189,3 +189,19 @@ def test_bench_outputs_json_and_report(tiny: BenchmarkResult, tmp_path: Path) ->
     write_outputs(tiny.to_dict(), tmp_path / "o.json", tmp_path / "rep")
     assert json.loads((tmp_path / "o.json").read_text())["models"][0]["analysis"]["zones"]
     assert {p.name for p in (tmp_path / "rep").iterdir()} >= {"report.md", "report.html", "results.json"}
+
+
+def test_output_places_are_checked_before_the_run(tmp_path: Path) -> None:
+    """A bad --json fails at once (exit 2) instead of after a long benchmark; missing parent
+    folders are created."""
+    from gqr.cli import app
+    from gqr.cli.bench import prepare_outputs
+
+    result = CliRunner().invoke(app, ["bench", "--models", "svm", "--json", str(tmp_path), "--data-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "is a directory" in result.output
+    prepare_outputs(tmp_path / "a" / "b" / "out.json", tmp_path / "rep" / "x")
+    assert (tmp_path / "a" / "b").is_dir() and (tmp_path / "rep" / "x").is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["bench", "--models", "svm", "--json", str(blocker / "out.json"), "--data-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "--json: cannot create" in result.output

@@ -95,3 +95,13 @@ def test_help_for_every_command() -> None:
                     ["export", "--help"], ["inspect", "--help"], ["score", "--help"], ["serve", "--help"], ["report", "--help"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 0, (command, result.output)
+
+
+def test_train_checks_out_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    data = tmp_path / "q.csv"
+    data.write_text("text,label\nhello,a\n", encoding="utf-8")
+    for out, expected in ((blocker, "is a file"), (blocker / "model", "--out: cannot create")):
+        r = gqr("train", "--data", str(data), "--out", str(out))
+        assert r.returncode == 2 and expected in r.stderr.decode(), r.stderr

@@ -29,6 +29,17 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def ensure_writable_dir(folder: Path, option: str) -> None:
+    """Create ``folder`` (and its parents) or raise a usage error naming ``option``; called
+    before long work so that a bad output place fails at once, not after training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise usage_error(f"{option}: cannot create {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise usage_error(f"{option}: cannot write to {folder}; choose another place")
+
+
 def load_bench(data_dir: Path | None, train_dir: Path | None) -> Any:
     from gqr.datasets import load_benchmark
 

@@ -13,6 +13,7 @@ from gqr.cli._common import (
     JudgeModel,
     JudgeUrl,
     TrainDir,
+    ensure_writable_dir,
     load_bench,
     say,
     usage_error,
@@ -50,6 +51,7 @@ def bench(
     if unknown or not names:
         raise usage_error(f"unknown model(s) {unknown}; choose from {', '.join(BACKENDS)}")
     judge = _judge_config(judge_url, judge_model, judge_timeout)
+    prepare_outputs(json_out, report)  # fail before the long run, not after it
     benchmark = load_bench(data_dir, train_dir)
     train, val, suite, data_info = benchmark_inputs(benchmark, seed)
     result = run_benchmark(names, train, suite, validation=val, cache_dir=cache_dir, seed=seed,
@@ -69,6 +71,17 @@ def _judge_config(url: str | None, model: str | None, timeout: float) -> object 
     from gqr.judge import JudgeConfig
 
     return JudgeConfig(url, model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=timeout)
+
+
+def prepare_outputs(json_out: Path | None, report: Path | None) -> None:
+    """Create the parent folders of ``--json`` and the ``--report`` folder; a usage error if
+    either cannot be written."""
+    if json_out is not None:
+        if json_out.is_dir():
+            raise usage_error(f"--json {json_out} is a directory; give a file name")
+        ensure_writable_dir(json_out.parent, "--json")
+    if report is not None:
+        ensure_writable_dir(report, "--report")
 
 
 def write_outputs(results: dict[str, Any], json_out: Path | None, report: Path | None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gqr.cli._common import DataDir, TrainDir, load_bench, parse_params, say, usage_error
+from gqr.cli._common import DataDir, TrainDir, ensure_writable_dir, load_bench, parse_params, say, usage_error
 
 
 def train(
@@ -31,6 +31,9 @@ def train(
 
     if not 0.0 <= target_frr < 0.5:
         raise usage_error("--target-frr must be in [0, 0.5)")
+    if out.exists() and not out.is_dir():
+        raise usage_error(f"--out {out} is a file; give a directory for the model")
+    ensure_writable_dir(out.parent, "--out")  # fail now, not after training
     validation = None
     if benchmark:
         from gqr.bench import benchmark_inputs
