@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Corpus
 from typer.testing import CliRunner
 
 from gqr.cli import app
-
-from conftest import Corpus
 
 runner = CliRunner()
 

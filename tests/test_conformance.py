@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import Corpus, training_set
 
 from gqr.classifiers import BACKENDS, make_backend
 from gqr.classifiers.base import Backend
@@ -18,8 +19,6 @@ from gqr.decision import Reason
 from gqr.errors import NotFittedError
 from gqr.router import Router
 from gqr.training import TrainConfig, train_router
-
-from conftest import Corpus, training_set
 
 TINY: dict[str, dict[str, Any]] = {
     "svm": {},

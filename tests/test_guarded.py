@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fake_llm_server import FakeLLMServer, raw, route, status
+
 from gqr.decision import Reason, Source
 from gqr.errors import InvalidInputError
 from gqr.judge import JudgeClient, JudgeConfig

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from fake_llm_server import Action, FakeLLMServer, Recorded, answer, raw, route, status
+
 from gqr.decision import Reason, Source
 from gqr.errors import (
     GQRError,
@@ -30,7 +30,13 @@ from gqr.errors import (
     JudgeUnavailableError,
     MissingDependencyError,
 )
-from gqr.judge import JudgeClient, JudgeConfig, JudgeVerdict, build_messages, parse_verdict
+from gqr.judge import (
+    JudgeClient,
+    JudgeConfig,
+    JudgeVerdict,
+    build_messages,
+    parse_verdict,
+)
 from gqr.text import clean
 
 DOMAINS = {

@@ -4,8 +4,8 @@ without matplotlib, bootstrap intervals, the simulated judge, ``gqr report compa
 from __future__ import annotations
 
 import base64
-import importlib.util
 import copy
+import importlib.util
 import io
 import json
 import re

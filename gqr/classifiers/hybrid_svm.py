@@ -102,6 +102,7 @@ class HybridSVMClassifier:
     # -- training -----------------------------------------------------------------------------
     def fit(self, data: FitData) -> HybridSVMClassifier:
         from scipy.sparse import csr_matrix, hstack
+
         from gqr.classifiers.linear_svm import fit_linear_svm
 
         if not self.alpha > 0 or not self.C > 0:

@@ -23,7 +23,12 @@ from gqr.datasets._hub import (
     load_hub_ood_sets,
     reference_split,
 )
-from gqr.datasets._local import POOL_NAMES, load_benchmark, load_local_benchmark, load_train_pools
+from gqr.datasets._local import (
+    POOL_NAMES,
+    load_benchmark,
+    load_local_benchmark,
+    load_train_pools,
+)
 from gqr.datasets._registry import (
     BACKGROUND_CLASSES,
     DOMAINS,
@@ -43,7 +48,14 @@ from gqr.datasets._splits import (
     make_splits,
     overlap,
 )
-from gqr.datasets._types import Benchmark, EvalSet, LabeledData, Pool, RowError, SourceInfo
+from gqr.datasets._types import (
+    Benchmark,
+    EvalSet,
+    LabeledData,
+    Pool,
+    RowError,
+    SourceInfo,
+)
 
 __all__ = [
     "BACKGROUND_CLASSES",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection
-from typing import Any
 
 from gqr.serve._asgi import (
     ASGIApp,
