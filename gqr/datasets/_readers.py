@@ -36,6 +36,7 @@ FORMATS = {
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
+_NAME_FIELDS = "name the right ones with text_field= / label_field= (--text-field / --label-field on the command line)"
 
 
 def detect_format(path: Path, format: str | None) -> str:
@@ -131,7 +132,7 @@ def _csv(path: Path, text: str, delimiter: str, columns: Sequence[str]) -> Itera
     if missing:
         raise DataFormatError(
             f"{path}: line {reader.line_num}: column {missing[0]!r} not found in the header; "
-            f"columns are {header}. Pass text_field= / label_field= to name the right ones"
+            f"columns are {header}; {_NAME_FIELDS}"
         )
     last = reader.line_num
     while True:
@@ -168,8 +169,7 @@ def _parquet(path: Path, columns: Sequence[str]) -> Iterator[Row]:
     missing = [c for c in columns if c not in names]
     if missing:
         raise DataFormatError(
-            f"{path}: column {missing[0]!r} not found; columns are {names}. "
-            "Pass text_field= / label_field= to name the right ones"
+            f"{path}: column {missing[0]!r} not found; columns are {names}; {_NAME_FIELDS}"
         )
     table = pq.read_table(path, columns=list(columns))  # type: ignore[attr-defined]
     if table.num_rows == 0:
