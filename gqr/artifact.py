@@ -19,12 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gqr.errors import (
-    ArtifactNotFoundError,
-    ChecksumMismatchError,
-    IncompatibleArtifactError,
-    ManifestError,
-)
+from gqr.errors import ArtifactNotFoundError, ChecksumMismatchError, IncompatibleArtifactError, ManifestError
 from gqr.guard import GuardRule
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "LoadedArtifact", "read_artifact", "write_artifact"]

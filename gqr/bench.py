@@ -26,14 +26,7 @@ import numpy as np
 from gqr import __version__
 from gqr.decision import Source
 from gqr.errors import InvalidInputError
-from gqr.metrics import (
-    BenchScores,
-    SetRows,
-    confusion_matrix,
-    id_accuracy,
-    latency_summary,
-    rejection_accuracy,
-)
+from gqr.metrics import BenchScores, SetRows, confusion_matrix, id_accuracy, latency_summary, rejection_accuracy
 from gqr.report._write import RESULTS_FORMAT
 from gqr.router import Router
 from gqr.text import clean

@@ -11,13 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gqr.calibration import (
-    conformal_quantiles,
-    expected_calibration_error,
-    fit_temperature,
-    softmax,
-    threshold_for_frr,
-)
+from gqr.calibration import conformal_quantiles, expected_calibration_error, fit_temperature, softmax, threshold_for_frr
 from gqr.classifiers import make_backend
 from gqr.classifiers.base import FitData
 from gqr.decision import Reason

@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 
 from gqr.artifact import read_artifact
-from gqr.errors import (
-    ArtifactNotFoundError,
-    ChecksumMismatchError,
-    IncompatibleArtifactError,
-    ManifestError,
-)
+from gqr.errors import ArtifactNotFoundError, ChecksumMismatchError, IncompatibleArtifactError, ManifestError
 from gqr.router import Router
 
 

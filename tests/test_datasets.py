@@ -33,12 +33,7 @@ from gqr.datasets import (
     overlap,
     reference_split,
 )
-from gqr.errors import (
-    DataFormatError,
-    DatasetUnavailableError,
-    InvalidInputError,
-    MissingDependencyError,
-)
+from gqr.errors import DataFormatError, DatasetUnavailableError, InvalidInputError, MissingDependencyError
 from gqr.text import normalize_for_dedup
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,13 +15,7 @@ import fasttext_pybind  # installed with fasttext-wheel
 from gqr.classifiers.base import Backend, FitData
 from gqr.classifiers.fasttext import FastTextClassifier, _replicate
 from gqr.errors import InvalidInputError, ManifestError, NotFittedError
-from gqr.fasttext_features import (
-    BUCKETS_FILE,
-    VOCAB_FILE,
-    FastTextFeaturizer,
-    from_spec,
-    tokenize,
-)
+from gqr.fasttext_features import BUCKETS_FILE, VOCAB_FILE, FastTextFeaturizer, from_spec, tokenize
 from gqr.featurizers import from_spec as any_from_spec
 
 PARAMS = {"dim": 16, "epoch": 20, "lr": 0.5, "bucket": 2**14, "min_count": 2}

@@ -17,14 +17,7 @@ pytest.importorskip("sklearn")
 
 from gqr.classifiers.base import Backend, FitData
 from gqr.classifiers.hybrid_svm import HybridSVMClassifier
-from gqr.embedding_features import (
-    KIND,
-    VOCAB_FILE,
-    HybridFeaturizer,
-    default_vocab,
-    from_spec,
-    split_batch,
-)
+from gqr.embedding_features import KIND, VOCAB_FILE, HybridFeaturizer, default_vocab, from_spec, split_batch
 from gqr.errors import ManifestError, NotFittedError
 from gqr.features import HashingConfig
 from gqr.runtime import run_session

@@ -30,13 +30,7 @@ from gqr.errors import (
     JudgeUnavailableError,
     MissingDependencyError,
 )
-from gqr.judge import (
-    JudgeClient,
-    JudgeConfig,
-    JudgeVerdict,
-    build_messages,
-    parse_verdict,
-)
+from gqr.judge import JudgeClient, JudgeConfig, JudgeVerdict, build_messages, parse_verdict
 from gqr.text import clean
 
 DOMAINS = {

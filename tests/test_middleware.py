@@ -18,14 +18,7 @@ from starlette.routing import Route
 
 from gqr.errors import InvalidInputError
 from gqr.router import Router
-from gqr.serve import (
-    GuardMiddleware,
-    ProxyConfig,
-    Upstream,
-    create_app,
-    extract_field,
-    last_user_text,
-)
+from gqr.serve import GuardMiddleware, ProxyConfig, Upstream, create_app, extract_field, last_user_text
 
 
 @pytest.fixture(scope="module")

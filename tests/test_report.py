@@ -24,15 +24,7 @@ from typer.testing import CliRunner
 from gqr.cli import app
 from gqr.errors import DataFormatError
 from gqr.metrics import SetRows, harmonic_mean
-from gqr.report import (
-    analyze,
-    bootstrap_scores,
-    compare,
-    load_results,
-    render_markdown,
-    simulate_judge,
-    write_report,
-)
+from gqr.report import analyze, bootstrap_scores, compare, load_results, render_markdown, simulate_judge, write_report
 from gqr.report.paper import CAVEAT, QUOTED, RETRAINING
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -22,12 +22,7 @@ from typing import Any
 import numpy as np
 
 from gqr.classifiers.base import FitData, check_fitted
-from gqr.embedding_features import (
-    HybridFeaturizer,
-    default_vocab,
-    load_table,
-    split_batch,
-)
+from gqr.embedding_features import HybridFeaturizer, default_vocab, load_table, split_batch
 from gqr.errors import InvalidInputError
 from gqr.features import HashingConfig, SparseBatch, fit_idf, tfidf_weights
 from gqr.graph import GraphBuilder

@@ -8,16 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gqr.cli._common import (
-    DataDir,
-    JudgeModel,
-    JudgeUrl,
-    TrainDir,
-    ensure_writable_dir,
-    load_bench,
-    say,
-    usage_error,
-)
+from gqr.cli._common import DataDir, JudgeModel, JudgeUrl, TrainDir, ensure_writable_dir, load_bench, say, usage_error
 
 ALL_MODELS = "svm-minilm,svm,widemlp,fasttext,xgboost"  # the shipped recipe, then the four families
 

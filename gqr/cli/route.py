@@ -8,15 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gqr.cli._common import (
-    Coverage,
-    JudgeModel,
-    JudgeUrl,
-    ModelOpt,
-    Uncertain,
-    make_router,
-    usage_error,
-)
+from gqr.cli._common import Coverage, JudgeModel, JudgeUrl, ModelOpt, Uncertain, make_router, usage_error
 from gqr.decision import Decision
 
 

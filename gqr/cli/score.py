@@ -8,16 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gqr.cli._common import (
-    Coverage,
-    JudgeModel,
-    JudgeUrl,
-    ModelOpt,
-    Uncertain,
-    make_router,
-    say,
-    usage_error,
-)
+from gqr.cli._common import Coverage, JudgeModel, JudgeUrl, ModelOpt, Uncertain, make_router, say, usage_error
 
 
 def score(

@@ -8,15 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gqr.cli._common import (
-    Coverage,
-    JudgeModel,
-    JudgeUrl,
-    ModelOpt,
-    Uncertain,
-    make_router,
-    usage_error,
-)
+from gqr.cli._common import Coverage, JudgeModel, JudgeUrl, ModelOpt, Uncertain, make_router, usage_error
 
 
 def serve(
@@ -51,14 +43,7 @@ def serve(
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise usage_error(f"--log-level {log_level!r}: use debug, info, warning or error")
     from gqr.router import Router, default_model_path
-    from gqr.serve import (
-        ProxyConfig,
-        RouterHolder,
-        ServeSettings,
-        configure_logging,
-        create_app,
-        run,
-    )
+    from gqr.serve import ProxyConfig, RouterHolder, ServeSettings, configure_logging, create_app, run
 
     configure_logging(log_level, log_queries)
     proxy = ProxyConfig.from_file(proxy_config) if proxy_config is not None else None

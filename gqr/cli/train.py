@@ -7,15 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gqr.cli._common import (
-    DataDir,
-    TrainDir,
-    ensure_writable_dir,
-    load_bench,
-    parse_params,
-    say,
-    usage_error,
-)
+from gqr.cli._common import DataDir, TrainDir, ensure_writable_dir, load_bench, parse_params, say, usage_error
 
 
 def train(

@@ -23,39 +23,10 @@ from gqr.datasets._hub import (
     load_hub_ood_sets,
     reference_split,
 )
-from gqr.datasets._local import (
-    POOL_NAMES,
-    load_benchmark,
-    load_local_benchmark,
-    load_train_pools,
-)
-from gqr.datasets._registry import (
-    BACKGROUND_CLASSES,
-    DOMAINS,
-    HUB_ID_SOURCES,
-    OOD_SETS,
-    HubSpec,
-    OodSpec,
-    manifest,
-)
-from gqr.datasets._splits import (
-    SPLITS,
-    Removed,
-    SplitPart,
-    Splits,
-    assert_no_leak,
-    leak_report,
-    make_splits,
-    overlap,
-)
-from gqr.datasets._types import (
-    Benchmark,
-    EvalSet,
-    LabeledData,
-    Pool,
-    RowError,
-    SourceInfo,
-)
+from gqr.datasets._local import POOL_NAMES, load_benchmark, load_local_benchmark, load_train_pools
+from gqr.datasets._registry import BACKGROUND_CLASSES, DOMAINS, HUB_ID_SOURCES, OOD_SETS, HubSpec, OodSpec, manifest
+from gqr.datasets._splits import SPLITS, Removed, SplitPart, Splits, assert_no_leak, leak_report, make_splits, overlap
+from gqr.datasets._types import Benchmark, EvalSet, LabeledData, Pool, RowError, SourceInfo
 
 __all__ = [
     "BACKGROUND_CLASSES",

@@ -18,14 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Union, cast
 
-from gqr.errors import (
-    GQRError,
-    JudgeError,
-    JudgeResponseError,
-    JudgeTimeoutError,
-    JudgeUnavailableError,
-    require,
-)
+from gqr.errors import GQRError, JudgeError, JudgeResponseError, JudgeTimeoutError, JudgeUnavailableError, require
 from gqr.judge._config import JudgeConfig, JudgeStats, JudgeVerdict
 from gqr.judge._governor import Governor, VerdictCache
 from gqr.judge._prompt import build_messages, check_domains, parse_verdict

@@ -11,11 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from gqr.errors import (
-    InvalidInputError,
-    JudgeBudgetExceededError,
-    JudgeUnavailableError,
-)
+from gqr.errors import InvalidInputError, JudgeBudgetExceededError, JudgeUnavailableError
 from gqr.judge._config import JudgeConfig, JudgeStats, JudgeVerdict
 
 __all__ = ["Governor", "VerdictCache"]
