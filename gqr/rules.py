@@ -16,7 +16,7 @@ import re
 
 __all__ = ["RULES_VERSION", "match_unsafe"]
 
-RULES_VERSION = "gqr-rules-2"
+RULES_VERSION = "gqr-rules-3"
 
 _W = r"(?:\s+\w+){0,3}\s+"  # up to three filler words ("all of your", "the above")
 #: asking for a method: "how do I", "how to", "tell me how to", "teach me to", "ways to", "steps to" ...
@@ -28,18 +28,19 @@ _HOW = (r"\b(?:how (?:do|can|could|would|should|might) (?:i|we|one|you)|how to|t
 _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     (name, needs, re.compile(pattern, re.IGNORECASE))
     for name, needs, pattern in (
-        ("ignore-instructions", ("instruction", "prompt", "rules", "direction", "guideline", "message"),
-         r"\b(?:ignore|disregard|forget|override|bypass)" + _W + r"(?:previous|prior|above|earlier|preceding|system|original|initial)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages?)"),
+        ("ignore-instructions", ("instruction", "prompt", "rules", "direction", "guideline", "message", "programming"),
+         r"\b(?:ignore|disregard|forget|override|bypass)(?:" + _W + r"|\s+)(?:previous|prior|above|earlier|preceding|system|original|initial|your)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages?|programming)"),
         ("reveal-prompt", ("prompt", "instruction", "message"),
          r"\b(?:reveal|print|show|repeat|output|leak|tell me)" + _W + r"(?:system|hidden|initial|secret)\s+(?:prompt|instructions?|message)"),
-        ("persona-jailbreak", ("you are now", "from now on", "act as", "pretend", "roleplay"),
-         r"\b(?:you are now|from now on,? you are|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters))"),
+        ("persona-jailbreak", ("you are now", "from now on", "act as", "pretend", "roleplay", "you are a"),
+         r"\b(?:you are now|from now on,? you are|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters))|"
+         r"\byou are (?:now )?(?:a|an)\s+(?:\w+\s+){0,3}(?:with no|without (?:any )?)\s*(?:ethics|morals|moral compass|rules|restrictions|limits|filters|guidelines)\b"),
         ("do-anything-now", ("anything now", "dan mode", "jailbreak", "developer mode"),
          r"\bdo anything now\b|\bDAN mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b"),
         ("no-restrictions", ("ethical", "moral", "safety", "content"),
          r"\b(?:without|ignoring|no)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:restrictions|guidelines|limits|filters|policies|constraints)\b"),
-        ("bypass-safety", ("safety", "content", "moderation"),
-         r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?"),
+        ("bypass-safety", ("safety", "content", "moderation", "guardrail", "override"),
+         r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?" + r"|\b(?:safety|content[_ ]filter|moderation|guardrails?)\s*(?:=\s*(?:false|off|0|none|disabled)|:\s*(?:false|disabled))\b|\bsystem override\b"),
         ("chat-template-injection", ("<|", "[inst", "[/inst", "<<sys", "#"),
          r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
         ("weapons", ("how ",),
@@ -48,7 +49,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
          r"\bhow (?:do i|to|can i)\s+(?:kill|poison|murder|kidnap|stalk)\s+(?:someone|somebody|a person|my (?:wife|husband|neighbou?r|boss|coworker|partner))\b"),
         ("financial-crime", ("launder", "embezzle", "fraud", "evade", "hide ", "counterfeit", "forge", "steal", "stolen", "insider"),
          _HOW + r"(?:\w+\s+){0,2}(?:launder (?:money|cash|funds|\w+ (?:money|cash))|embezzle|commit (?:tax |insurance |bank |wire |credit card )?fraud|"
-                            r"evade (?:paying )?(?:taxes|tax|the irs)|hide (?:money|income|assets) from (?:the irs|taxes|the tax|my creditors|the court)|"
+                            r"evade (?:paying )?(?:taxes|tax|the irs)|hide (?:money|income|assets) (?:from (?:the irs|taxes|the tax|my creditors|the court)|(?:in|during) (?:a |my |the )?(?:divorce|bankruptcy))|"
                             r"counterfeit|forge (?:a |an |my |someone'?s? )?(?:signature|check|cheque|document|prescription|will|passport|id)|"
                             r"steal (?:someone'?s?|a|an|people'?s?) (?:credit card|identity|money|bank)|use (?:a )?stolen (?:credit card|card|identity)|"
                             r"do insider trading|get away with (?:fraud|insider trading|tax evasion|embezzlement))"),
