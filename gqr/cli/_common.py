@@ -88,6 +88,21 @@ Coverage = Annotated[
 DEFAULT_DOMAIN_HINT = "questions about {name}"
 
 
+def judge_config(url: str | None, model: str | None, timeout: float, *, required: bool = False) -> Any:
+    """A ``JudgeConfig`` from the options, else $GQR_JUDGE_URL / $GQR_JUDGE_MODEL (the API key
+    only from $GQR_JUDGE_API_KEY); ``None`` when no judge is asked for (no URL and not
+    ``required``); a usage error when one is asked for but the URL or the model is missing."""
+    url = url or os.environ.get("GQR_JUDGE_URL")
+    model = model or os.environ.get("GQR_JUDGE_MODEL")
+    if not (required or url):
+        return None
+    if not (url and model):
+        raise usage_error("a judge needs both --judge-url and --judge-model (or GQR_JUDGE_URL / GQR_JUDGE_MODEL)")
+    from gqr.judge import JudgeConfig
+
+    return JudgeConfig(url, model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=timeout)
+
+
 def make_router(
     model: Path | None,
     judge_url: str | None = None,
@@ -99,18 +114,14 @@ def make_router(
     """A ``Router`` for CLI commands; the judge's API key comes only from $GQR_JUDGE_API_KEY."""
     from gqr.router import Router
 
-    judge_url = judge_url or os.environ.get("GQR_JUDGE_URL")
-    judge_model = judge_model or os.environ.get("GQR_JUDGE_MODEL")
     judge = None
-    if uncertain == "judge" or judge_url:
-        if not (judge_url and judge_model):
-            raise usage_error("--uncertain judge needs --judge-url and --judge-model (or GQR_JUDGE_URL / GQR_JUDGE_MODEL)")
-        from gqr.judge import JudgeClient, JudgeConfig
+    config = judge_config(judge_url, judge_model, judge_timeout, required=uncertain == "judge")
+    if config is not None:
+        from gqr.judge import JudgeClient
 
         probe = Router.load(model)
         descriptions = probe.info.get("domains", {}) if isinstance(probe.info.get("domains"), dict) else {}
         domains = {name: descriptions.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in probe.labels}
-        config = JudgeConfig(judge_url, judge_model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=judge_timeout)
         judge = JudgeClient(config, domains)
         if uncertain == "model":
             uncertain = "judge"

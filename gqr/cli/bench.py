@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from gqr.cli._common import DataDir, JudgeModel, JudgeUrl, TrainDir, ensure_writable_dir, load_bench, say, usage_error
+from gqr.cli._common import (
+    DataDir,
+    JudgeModel,
+    JudgeUrl,
+    TrainDir,
+    ensure_writable_dir,
+    judge_config,
+    load_bench,
+    say,
+    usage_error,
+)
 
 ALL_MODELS = "svm-minilm,svm,widemlp,fasttext,xgboost"  # the shipped recipe, then the four families
 
@@ -41,7 +50,7 @@ def bench(
     unknown = [m for m in names if m not in BACKENDS]
     if unknown or not names:
         raise usage_error(f"unknown model(s) {unknown}; choose from {', '.join(BACKENDS)}")
-    judge = _judge_config(judge_url, judge_model, judge_timeout)
+    judge = judge_config(judge_url, judge_model, judge_timeout)
     prepare_outputs(json_out, report)  # fail before the long run, not after it
     benchmark = load_bench(data_dir, train_dir)
     train, val, suite, data_info = benchmark_inputs(benchmark, seed)
@@ -50,18 +59,6 @@ def bench(
     result.data = data_info
     typer.echo(leaderboard(result))
     write_outputs(result.to_dict(), json_out, report)
-
-
-def _judge_config(url: str | None, model: str | None, timeout: float) -> object | None:
-    url = url or os.environ.get("GQR_JUDGE_URL")
-    model = model or os.environ.get("GQR_JUDGE_MODEL")
-    if not url and not model:
-        return None
-    if not (url and model):
-        raise usage_error("a judge needs both --judge-url and --judge-model (or GQR_JUDGE_URL / GQR_JUDGE_MODEL)")
-    from gqr.judge import JudgeConfig
-
-    return JudgeConfig(url, model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=timeout)
 
 
 def prepare_outputs(json_out: Path | None, report: Path | None) -> None:
