@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gqr.classifiers.base import FitData
+
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["law", "finance", "healthcare", "out_of_domain", "other_language", "unsafe"]
 
@@ -51,6 +53,14 @@ class Corpus:
     train_y: np.ndarray
     val_texts: list[str]
     val_y: np.ndarray
+
+    def fit_data(self, seed: int = 0, *, balanced: bool = False, sample_weight: np.ndarray | None = None) -> FitData:
+        """The backends' training input; ``balanced`` weighs classes inversely to their size."""
+        if balanced:
+            counts = np.bincount(self.train_y)
+            sample_weight = (len(self.train_y) / (len(counts) * counts))[self.train_y]
+        return FitData(self.train_texts, self.train_y, len(self.classes), self.val_texts, self.val_y,
+                       sample_weight=sample_weight, seed=seed)
 
 
 @pytest.fixture(scope="session")

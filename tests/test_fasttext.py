@@ -12,7 +12,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import fasttext_pybind  # installed with fasttext-wheel
 
-from gqr.classifiers.base import Backend, FitData
+from gqr.classifiers.base import Backend
 from gqr.classifiers.fasttext import FastTextClassifier, _replicate
 from gqr.errors import InvalidInputError, ManifestError, NotFittedError
 from gqr.fasttext_features import BUCKETS_FILE, VOCAB_FILE, FastTextFeaturizer, from_spec, tokenize
@@ -22,24 +22,12 @@ PARAMS = {"dim": 16, "epoch": 20, "lr": 0.5, "bucket": 2**14, "min_count": 2}
 FT_EOS_EPSILON = 1e-5  # fastText's predict reports exp(log(p + 1e-5))
 
 
-def _fit_data(corpus, seed: int = 0) -> FitData:  # type: ignore[no-untyped-def]
-    counts = np.bincount(corpus.train_y)
-    weights = (len(corpus.train_y) / (len(counts) * counts))[corpus.train_y]
-    return FitData(
-        texts=corpus.train_texts,
-        y=corpus.train_y,
-        n_classes=len(corpus.classes),
-        val_texts=corpus.val_texts,
-        val_y=corpus.val_y,
-        sample_weight=weights,
-        seed=seed,
-    )
 
 
 @pytest.fixture(scope="module")
 def trained(small_corpus):  # type: ignore[no-untyped-def]
     """(classifier, the raw fastText model it was copied from), seed 0."""
-    data = _fit_data(small_corpus)
+    data = small_corpus.fit_data(balanced=True)
     clf = FastTextClassifier(**PARAMS)
     model, tokens = clf._train(data)
     clf._copy_out(model.f, tokens, data.n_classes)
@@ -67,7 +55,7 @@ def _full_featurizer(f) -> FastTextFeaturizer:  # type: ignore[no-untyped-def]
 
 
 def _retrained(small_corpus, **params):  # type: ignore[no-untyped-def]
-    model, _ = FastTextClassifier(**{**PARAMS, **params})._train(_fit_data(small_corpus))
+    model, _ = FastTextClassifier(**{**PARAMS, **params})._train(small_corpus.fit_data(balanced=True))
     return model
 
 
@@ -83,7 +71,7 @@ def test_tokenize_is_the_shared_preprocessing() -> None:
 
 
 def test_fit_trains_a_useful_model_on_numpy2(trained, small_corpus) -> None:  # type: ignore[no-untyped-def]
-    clf = FastTextClassifier(**PARAMS).fit(_fit_data(small_corpus))
+    clf = FastTextClassifier(**PARAMS).fit(small_corpus.fit_data(balanced=True))
     assert isinstance(clf, Backend) and clf.name == "fasttext"
     logits = clf.decision_function(small_corpus.val_texts)
     assert logits.shape == (len(small_corpus.val_texts), len(small_corpus.classes)) and logits.dtype == np.float32
@@ -96,7 +84,7 @@ def test_fit_trains_a_useful_model_on_numpy2(trained, small_corpus) -> None:  # 
 
 
 def test_seed_changes_the_model(trained, small_corpus) -> None:  # type: ignore[no-untyped-def]
-    other = FastTextClassifier(**PARAMS).fit(_fit_data(small_corpus, seed=1))
+    other = FastTextClassifier(**PARAMS).fit(small_corpus.fit_data(seed=1, balanced=True))
     assert not np.array_equal(other.output_matrix_, trained[0].output_matrix_)
 
 
@@ -237,7 +225,7 @@ def test_sample_weight_is_applied_by_resampling(small_corpus) -> None:  # type: 
     np.testing.assert_array_equal(_replicate(3, np.array([2.0, 0.0, 1.0]), rng), [0, 0, 2])
     counts = np.bincount(_replicate(4000, np.r_[np.full(2000, 3.0), np.full(2000, 1.0)], rng) >= 2000)
     assert abs(counts[0] / counts[1] - 3.0) < 0.2 and abs(counts.sum() - 4000) < 100
-    data = _fit_data(small_corpus)
+    data = small_corpus.fit_data(balanced=True)
     data.sample_weight = -data.sample_weight  # type: ignore[operator]
     with pytest.raises(InvalidInputError):
         FastTextClassifier(**PARAMS).fit(data)

@@ -70,15 +70,11 @@ def vocab() -> list[str]:
     return parse_vocab(default_vocab())
 
 
-def _fit_data(corpus, seed: int = 0) -> FitData:  # type: ignore[no-untyped-def]
-    counts = np.bincount(corpus.train_y)
-    weights = (len(corpus.train_y) / (len(counts) * counts))[corpus.train_y]
-    return FitData(corpus.train_texts, corpus.train_y, len(corpus.classes), corpus.val_texts, corpus.val_y, weights, seed)
 
 
 @pytest.fixture(scope="module")
 def fitted(small_corpus) -> HybridSVMClassifier:  # type: ignore[no-untyped-def]
-    return HybridSVMClassifier(hashing=HASHING).fit(_fit_data(small_corpus))
+    return HybridSVMClassifier(hashing=HASHING).fit(small_corpus.fit_data(balanced=True))
 
 
 def _session(model) -> object:  # type: ignore[no-untyped-def]
@@ -169,7 +165,7 @@ def test_onnx_does_not_depend_on_column_order(fitted, parity_texts) -> None:  # 
 
 
 def test_default_artifact_is_under_10_mb(small_corpus) -> None:  # type: ignore[no-untyped-def]
-    data = _fit_data(small_corpus)
+    data = small_corpus.fit_data(balanced=True)
     clf = HybridSVMClassifier().fit(FitData(data.texts[::4], data.y[::4], data.n_classes))  # size needs no accuracy
     model = clf.to_onnx()
     tables = {i.name.rsplit("_", 1)[0]: i for i in model.graph.initializer}
@@ -187,7 +183,7 @@ def test_use_before_fit_raises_not_fitted(vocab) -> None:  # type: ignore[no-unt
 
 
 def test_fit_is_deterministic(fitted, small_corpus) -> None:  # type: ignore[no-untyped-def]
-    again = HybridSVMClassifier(hashing=HASHING).fit(_fit_data(small_corpus))
+    again = HybridSVMClassifier(hashing=HASHING).fit(small_corpus.fit_data(balanced=True))
     for name in ("idf_", "coef_hashed_", "coef_embed_", "intercept_"):
         np.testing.assert_array_equal(getattr(again, name), getattr(fitted, name))
     assert again.to_onnx().SerializeToString() == fitted.to_onnx().SerializeToString()

@@ -23,15 +23,6 @@ pytest.importorskip("torch")  # the widemlp extra
 TINY = {"n_selected": 2**12, "hidden": 24, "max_epochs": 4, "batch_size": 64, "patience": 2, "input_lr": 0.2, "lr": 0.01}
 
 
-def _fit_data(corpus: Any, seed: int = 0) -> FitData:
-    return FitData(
-        texts=corpus.train_texts,
-        y=corpus.train_y,
-        n_classes=len(corpus.classes),
-        val_texts=corpus.val_texts,
-        val_y=corpus.val_y,
-        seed=seed,
-    )
 
 
 def _onnx_logits(model: WideMLPClassifier, texts: list[str]) -> np.ndarray:
@@ -59,12 +50,12 @@ def _weights(model: WideMLPClassifier) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def fitted(small_corpus: Any) -> WideMLPClassifier:
-    return WideMLPClassifier(**TINY).fit(_fit_data(small_corpus))
+    return WideMLPClassifier(**TINY).fit(small_corpus.fit_data())
 
 
 def test_fit_returns_self_and_learns(small_corpus: Any) -> None:
     model = WideMLPClassifier(**TINY)
-    assert model.fit(_fit_data(small_corpus)) is model
+    assert model.fit(small_corpus.fit_data()) is model
     assert isinstance(model, Backend) and model.name == "widemlp"
     logits = model.decision_function(small_corpus.val_texts)
     assert logits.shape == (len(small_corpus.val_texts), len(small_corpus.classes))
@@ -77,7 +68,7 @@ def test_fit_returns_self_and_learns(small_corpus: Any) -> None:
 
 @pytest.mark.parametrize("weight_dtype", ["float16", "float32"])
 def test_onnx_matches_python(small_corpus: Any, parity_texts: list[str], weight_dtype: str) -> None:
-    model = WideMLPClassifier(**{**TINY, "weight_dtype": weight_dtype}).fit(_fit_data(small_corpus))
+    model = WideMLPClassifier(**{**TINY, "weight_dtype": weight_dtype}).fit(small_corpus.fit_data())
     texts = parity_texts + small_corpus.val_texts
     python = model.decision_function(texts)
     onnx = _onnx_logits(model, texts)
@@ -91,10 +82,10 @@ def test_single_query_and_unknown_ngrams(fitted: WideMLPClassifier) -> None:
 
 
 def test_same_seed_same_weights(small_corpus: Any, fitted: WideMLPClassifier) -> None:
-    again = WideMLPClassifier(**TINY).fit(_fit_data(small_corpus))
+    again = WideMLPClassifier(**TINY).fit(small_corpus.fit_data())
     for a, b in zip(_weights(fitted), _weights(again)):
         np.testing.assert_array_equal(a, b)
-    other = WideMLPClassifier(**TINY).fit(_fit_data(small_corpus, seed=1))
+    other = WideMLPClassifier(**TINY).fit(small_corpus.fit_data(seed=1))
     assert not np.array_equal(fitted.input_weights_, other.input_weights_)
 
 
@@ -110,7 +101,7 @@ def test_early_stopping_stops_and_restores_best(small_corpus: Any) -> None:
     # a high learning rate overfits 720 rows within a few epochs, so validation loss turns up
     params = {**TINY, "max_epochs": 30, "patience": 2, "input_lr": 1.0, "lr": 0.05, "dropout": 0.0,
               "weight_dtype": "float32"}
-    model = WideMLPClassifier(**params).fit(_fit_data(small_corpus))
+    model = WideMLPClassifier(**params).fit(small_corpus.fit_data())
     losses = [h["val_loss"] for h in model.history_]
     assert len(losses) < 30
     assert model.best_epoch_ == int(np.argmin(losses)) + 1
@@ -132,7 +123,7 @@ def test_torch_global_state_is_restored(small_corpus: Any) -> None:
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     before = torch.random.get_rng_state()
-    WideMLPClassifier(**{**TINY, "max_epochs": 1, "threads": 1}).fit(_fit_data(small_corpus))
+    WideMLPClassifier(**{**TINY, "max_epochs": 1, "threads": 1}).fit(small_corpus.fit_data())
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert torch.equal(torch.random.get_rng_state(), before)
@@ -154,13 +145,13 @@ def test_hashing_accepts_a_dict() -> None:
 @pytest.mark.parametrize("bad", [{"monitor": "f1"}, {"weight_dtype": "int8"}, {"hidden": 0}, {"dropout": 1.0}])
 def test_invalid_params_are_rejected_at_fit(small_corpus: Any, bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        WideMLPClassifier(**{**TINY, **bad}).fit(_fit_data(small_corpus))
+        WideMLPClassifier(**{**TINY, **bad}).fit(small_corpus.fit_data())
 
 
 def test_missing_torch_names_the_extra(small_corpus: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(MissingDependencyError, match=r"gqr\[widemlp\]"):
-        WideMLPClassifier(**TINY).fit(_fit_data(small_corpus))
+        WideMLPClassifier(**TINY).fit(small_corpus.fit_data())
 
 
 def test_trains_and_exports_through_the_router(small_corpus: Any, tmp_path: Any) -> None:

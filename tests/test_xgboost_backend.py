@@ -19,9 +19,6 @@ ort = pytest.importorskip("onnxruntime")
 TINY: dict[str, Any] = {"n_selected": 400, "n_estimators": 12, "max_depth": 4, "n_jobs": 1}
 
 
-def _data(corpus: Any, seed: int = 0, **kw: Any) -> FitData:
-    n = len(corpus.classes)
-    return FitData(corpus.train_texts, corpus.train_y, n, corpus.val_texts, corpus.val_y, seed=seed, **kw)
 
 
 def _onnx_logits(model: XGBoostClassifier, texts: list[str]) -> np.ndarray:
@@ -40,12 +37,12 @@ def _selected_tfidf(model: XGBoostClassifier, texts: list[str]) -> Any:
 
 @pytest.fixture(scope="module")
 def zero_model(small_corpus: Any) -> XGBoostClassifier:
-    return XGBoostClassifier(absent="zero", **TINY).fit(_data(small_corpus))
+    return XGBoostClassifier(absent="zero", **TINY).fit(small_corpus.fit_data())
 
 
 @pytest.fixture(scope="module")
 def missing_model(small_corpus: Any) -> XGBoostClassifier:
-    return XGBoostClassifier(absent="missing", **TINY).fit(_data(small_corpus))
+    return XGBoostClassifier(absent="missing", **TINY).fit(small_corpus.fit_data())
 
 
 @pytest.fixture(params=["zero", "missing"])
@@ -56,7 +53,7 @@ def fitted(request: pytest.FixtureRequest) -> XGBoostClassifier:
 def test_fit_returns_self_and_learns(small_corpus: Any, missing_model: XGBoostClassifier) -> None:
     model = XGBoostClassifier(**TINY)  # absent="missing" by default
     assert isinstance(model, Backend)
-    assert model.fit(_data(small_corpus)) is model
+    assert model.fit(small_corpus.fit_data()) is model
     margins = model.decision_function(small_corpus.val_texts)
     assert margins.shape == (len(small_corpus.val_texts), 6) and margins.dtype == np.float32
     assert np.isfinite(margins).all()
@@ -65,7 +62,7 @@ def test_fit_returns_self_and_learns(small_corpus: Any, missing_model: XGBoostCl
     assert model.decision_function([]).shape == (0, 6)
     # same data and seed -> the fixture's model exactly; another seed -> another model
     np.testing.assert_array_equal(margins, missing_model.decision_function(small_corpus.val_texts))
-    other = XGBoostClassifier(**TINY).fit(_data(small_corpus, seed=1))
+    other = XGBoostClassifier(**TINY).fit(small_corpus.fit_data(seed=1))
     assert not np.array_equal(margins, other.decision_function(small_corpus.val_texts))
 
 
@@ -107,7 +104,7 @@ def test_absent_ngrams_can_be_missing(missing_model: XGBoostClassifier, parity_t
 def test_sample_weight_is_honoured(small_corpus: Any, missing_model: XGBoostClassifier) -> None:
     unsafe = small_corpus.classes.index("unsafe")
     heavy = np.where(small_corpus.train_y == unsafe, 20.0, 1.0)
-    weighted = XGBoostClassifier(**TINY).fit(_data(small_corpus, sample_weight=heavy))
+    weighted = XGBoostClassifier(**TINY).fit(small_corpus.fit_data(sample_weight=heavy))
 
     def n_unsafe(model: XGBoostClassifier) -> int:
         return int((model.decision_function(small_corpus.val_texts).argmax(axis=1) == unsafe).sum())
@@ -117,7 +114,7 @@ def test_sample_weight_is_honoured(small_corpus: Any, missing_model: XGBoostClas
 
 def test_early_stopping_keeps_the_best_rounds(small_corpus: Any) -> None:
     params = {**TINY, "n_estimators": 300, "max_depth": 3, "learning_rate": 0.5, "early_stopping_rounds": 3}
-    assert XGBoostClassifier(**params).fit(_data(small_corpus)).booster_.num_boosted_rounds() < 300
+    assert XGBoostClassifier(**params).fit(small_corpus.fit_data()).booster_.num_boosted_rounds() < 300
     no_val = FitData(small_corpus.train_texts, small_corpus.train_y, 6)
     assert XGBoostClassifier(**{**TINY, "n_estimators": 5}).fit(no_val).booster_.num_boosted_rounds() == 5
 
@@ -129,11 +126,11 @@ def test_not_fitted_and_bad_arguments(small_corpus: Any) -> None:
     with pytest.raises(NotFittedError):
         model.to_onnx()
     with pytest.raises(InvalidInputError, match="absent"):
-        XGBoostClassifier(absent="nan").fit(_data(small_corpus))
+        XGBoostClassifier(absent="nan").fit(small_corpus.fit_data())
     with pytest.raises(InvalidInputError, match="n_classes"):
         XGBoostClassifier().fit(FitData(["a b c"], np.array([0]), 1))
     with pytest.raises(InvalidInputError, match="sample_weight"):
-        XGBoostClassifier().fit(_data(small_corpus, sample_weight=np.zeros(len(small_corpus.train_y))))
+        XGBoostClassifier().fit(small_corpus.fit_data(sample_weight=np.zeros(len(small_corpus.train_y))))
 
 
 def test_featurizer_spec_rebuilds_the_featurizer(zero_model: XGBoostClassifier, parity_texts: list[str]) -> None:
