@@ -50,7 +50,6 @@ RESULTS_VERSION = 1
 BATCH_SIZE = 1000  # rows in the one route_batch call that measures throughput
 PACKAGES = ("gqr", "numpy", "scipy", "onnxruntime", "onnx", "scikit-learn", "xgboost", "xgboost-cpu",
             "fasttext-wheel", "torch", "httpx", "typer", "matplotlib")
-DEFAULT_DOMAIN_HINT = "questions about {name}"
 
 
 @dataclass
@@ -315,25 +314,19 @@ def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
     return Evaluation(scores, confusion_matrix(preds, truth, router.labels), reasons, rows)
 
 
-def _judge_client(router: Router, config: Any, **overrides: Any) -> Any:
-    from gqr.judge import JudgeClient
-
-    found = router.info.get("domains")
-    hints: dict[str, str] = found if isinstance(found, dict) else {}
-    domains = {name: hints.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in router.labels}
-    return JudgeClient(replace(config, **overrides) if overrides else config, domains)
-
-
 def _judge_result(base: ModelResult, path: Path, suite: EvalSuite, judge: Any, queries: Sequence[str],
                   say: Callable[[str], None]) -> ModelResult:
     """The ``router + judge`` row: the uncertain zone is sent to the judge over HTTP."""
-    with _judge_client(Router.load(path), judge) as client:
-        router = Router.load(path, uncertain="judge", judge=client)
+    from gqr.judge import JudgeClient
+
+    plain = Router.load(path)
+    with JudgeClient.for_router(judge, plain) as client:
+        router = plain.with_options(uncertain="judge", judge=client)
         say(f"{base.name}+judge: evaluating")
         ev = evaluate(router, suite)
         stats = client.stats().to_dict()
-    with _judge_client(router, judge, cache_size=0) as client:  # no cache: every escalation is timed
-        timed = Router.load(path, uncertain="judge", judge=client)
+    with JudgeClient.for_router(replace(judge, cache_size=0), plain) as client:  # no cache: every escalation is timed
+        timed = plain.with_options(uncertain="judge", judge=client)
         say(f"{base.name}+judge: timing")
         latency, _ = _latency(timed, queries, repeats=1)
         timing_stats = client.stats().to_dict()

@@ -15,14 +15,14 @@ batch_format="pandas")``), a path that is not tested here.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from gqr.errors import ArtifactNotFoundError, ManifestError, require
+from gqr.artifact import MANIFEST, read_artifact
+from gqr.errors import require
 from gqr.scoring import as_routable
 
 __all__ = ["DECISION_COLUMNS", "RouteBatches", "artifact_files", "route_spark"]
@@ -42,37 +42,25 @@ _LOCK = threading.Lock()
 
 
 def artifact_files(model: str | os.PathLike[str]) -> dict[str, bytes]:
-    """The bytes of an artifact: ``manifest.json`` and every file it lists (to ship to workers)."""
-    root = Path(model)
-    manifest_path = root / "manifest.json"
-    if not manifest_path.is_file():
-        raise ArtifactNotFoundError(f"{root}: no manifest.json; pass a model directory written by `gqr train`/`gqr export`")
-    manifest = manifest_path.read_bytes()
-    try:
-        listed = json.loads(manifest)["files"]
-    except (ValueError, KeyError, TypeError):
-        raise ManifestError(f"{manifest_path}: not a gqr manifest") from None
-    files = {"manifest.json": manifest}
-    for name in listed:
-        if not isinstance(name, str) or "/" in name or "\\" in name or name in (".", ".."):
-            raise ManifestError(f"{manifest_path}: file name {name!r} is not a plain file name")
-        files[name] = (root / name).read_bytes()
-    return files
+    """The verified bytes of an artifact: ``manifest.json`` and every file it lists (to ship
+    to workers, which verify them again when they load)."""
+    artifact = read_artifact(model)
+    return {MANIFEST: (artifact.path / MANIFEST).read_bytes(), **artifact.files}
 
 
-def _router(files: dict[str, bytes], uncertain: str, coverage: float | None) -> Any:
-    """One Router per process and artifact, loaded from a private copy (verified on load)."""
+def _router(files: dict[str, bytes], key: str, uncertain: str, coverage: float | None) -> Any:
+    """One Router per process and artifact, loaded from a private copy (verified on load).
+    ``key`` names the artifact: the manifest's sha256, which pins every file's sha256."""
     from gqr.router import Router
 
-    digest = hashlib.sha256(b"".join(hashlib.sha256(files[k]).digest() for k in sorted(files))).hexdigest()[:16]
-    key = f"{digest}:{uncertain}:{coverage}"
+    cache_key = f"{key}:{uncertain}:{coverage}"
     with _LOCK:
-        router = _ROUTERS.get(key)
+        router = _ROUTERS.get(cache_key)
         if router is None:
-            where = Path(tempfile.mkdtemp(prefix=f"gqr-{digest}-"))
+            where = Path(tempfile.mkdtemp(prefix=f"gqr-{key}-"))
             for name, data in files.items():
                 (where / name).write_bytes(data)
-            router = _ROUTERS[key] = Router.load(where, uncertain=uncertain, coverage=coverage)
+            router = _ROUTERS[cache_key] = Router.load(where, uncertain=uncertain, coverage=coverage)
         return router
 
 
@@ -90,9 +78,10 @@ class RouteBatches:
             raise ValueError("the distributed path has no judge; use uncertain='model', 'reject' or 'accept'")
         self.files, self.text_col, self.prefix = files, text_col, prefix
         self.uncertain, self.coverage = uncertain, coverage
+        self.key = hashlib.sha256(files[MANIFEST]).hexdigest()[:16]
 
     def __call__(self, frame: Any) -> Any:
-        router = _router(self.files, self.uncertain, self.coverage)
+        router = _router(self.files, self.key, self.uncertain, self.coverage)
         texts = [as_routable(t) for t in frame[self.text_col].tolist()]
         decisions = router.route_batch(texts) if texts else []
         out = frame.copy()

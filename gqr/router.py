@@ -74,6 +74,12 @@ class Router:
         self.max_chars = max_chars
         self.info = info or {}
 
+    def with_options(self, **options: Any) -> Router:
+        """A router on the same loaded model with other ``uncertain``/``coverage``/``judge``/
+        ``rules`` options (the model is not loaded or verified again)."""
+        current = {"uncertain": self.uncertain, "coverage": self.coverage, "judge": self.judge, "rules": self.rules}
+        return Router(self.scorer, self.guard, **{**current, **options}, max_chars=self.max_chars, info=self.info)
+
     @classmethod
     def load(
         cls,

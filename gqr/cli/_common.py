@@ -85,7 +85,6 @@ Coverage = Annotated[
     Optional[float], typer.Option("--coverage", help="Define the uncertain zone by conformal prediction sets at this coverage, e.g. 0.95.")
 ]
 
-DEFAULT_DOMAIN_HINT = "questions about {name}"
 
 
 def judge_config(url: str | None, model: str | None, timeout: float, *, required: bool = False) -> Any:
@@ -114,15 +113,11 @@ def make_router(
     """A ``Router`` for CLI commands; the judge's API key comes only from $GQR_JUDGE_API_KEY."""
     from gqr.router import Router
 
-    judge = None
+    router = Router.load(model)
     config = judge_config(judge_url, judge_model, judge_timeout, required=uncertain == "judge")
-    if config is not None:
-        from gqr.judge import JudgeClient
+    if config is None:
+        return router.with_options(uncertain=uncertain, coverage=coverage)
+    from gqr.judge import JudgeClient
 
-        probe = Router.load(model)
-        descriptions = probe.info.get("domains", {}) if isinstance(probe.info.get("domains"), dict) else {}
-        domains = {name: descriptions.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in probe.labels}
-        judge = JudgeClient(config, domains)
-        if uncertain == "model":
-            uncertain = "judge"
-    return Router.load(model, uncertain=uncertain, coverage=coverage, judge=judge)
+    judge = JudgeClient.for_router(config, router)
+    return router.with_options(uncertain="judge" if uncertain == "model" else uncertain, coverage=coverage, judge=judge)

@@ -46,6 +46,10 @@ _Outcome = Union["httpx.Response", "httpx.HTTPError", None]
 _Plan = Generator[Union[_Send, _Sleep], _Outcome, JudgeVerdict]
 
 
+#: How a domain is described to the judge when the model's manifest gives no description.
+DEFAULT_DOMAIN_HINT = "questions about {name}"
+
+
 class JudgeClient:
     """An LLM judge for the queries the router is unsure about.
 
@@ -85,6 +89,15 @@ class JudgeClient:
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
 
+
+    @classmethod
+    def for_router(cls, config: JudgeConfig, router: Any, **options: Any) -> JudgeClient:
+        """A judge for ``router``'s domains, described by its manifest's ``domains`` mapping
+        where it has one, else as ``DEFAULT_DOMAIN_HINT``."""
+        found = router.info.get("domains")
+        hints: dict[str, str] = found if isinstance(found, dict) else {}
+        domains = {name: hints.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in router.labels}
+        return cls(config, domains, **options)
     def __repr__(self) -> str:
         return f"JudgeClient(url={self.config.url!r}, model={self.config.model!r}, domains={list(self.domains)})"
 
