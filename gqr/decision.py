@@ -72,3 +72,8 @@ class Decision:
     def invalid(cls, detail: str) -> Decision:
         """A rejection for input that cannot be routed."""
         return cls(route=None, reason=Reason.INVALID_INPUT, confidence=1.0, detail=detail)
+
+    @classmethod
+    def unsafe(cls, rule: str, scores: dict[str, float] | None = None) -> Decision:
+        """A rejection by one of the pattern rules (``gqr.rules``), named in ``detail``."""
+        return cls(None, Reason.UNSAFE, 1.0, scores or {}, detail=f"matched unsafe rule '{rule}'")

@@ -27,7 +27,6 @@ import numpy as np
 
 from gqr.errors import InvalidInputError, ManifestError
 from gqr.features import SparseBatch, count_unique
-from gqr.text import clean
 
 __all__ = ["EOS", "FastTextFeaturizer", "from_spec", "tokenize"]
 
@@ -81,17 +80,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def tokenize(text: str) -> list[str]:
-    """The one preprocessing for training and serving: ``gqr.text.clean``, casefold, then
-    split into word runs and single punctuation/symbol characters.
-
-    Text that is empty once cleaned gives no tokens; non-text raises ``InvalidInputError``.
+    """The one preprocessing for training and serving of text that ``gqr.text.clean`` has
+    already cleaned (the router and training do): casefold, then split into word runs and
+    single punctuation/symbol characters. Empty text gives no tokens; non-text raises
+    ``InvalidInputError``.
     """
     if not isinstance(text, str):
         raise InvalidInputError(f"expected text (str), got {type(text).__name__}")
-    try:
-        text = clean(text)
-    except InvalidInputError:
-        return []
     text = text.casefold().replace("_", " _ ")
     if text.isascii():
         return _ASCII_TOKEN.findall(text)

@@ -65,10 +65,6 @@ class GraphBuilder:
         norm = self.op("Sqrt", [self.op("Max", [row_sq, self.const(np.float32(1e-24))])])
         return self.op("Div", [w, norm], "tfidf")
 
-    def row_sum(self, items: str) -> str:
-        """Sum ``items`` [n, L, w] over each row's features -> [n, w]."""
-        return self.op("ReduceSum", [items, self.axes(1)], keepdims=0)
-
     def sparse_matmul(self, weights: np.ndarray, values: str, ids: str = "ids") -> str:
         """``X @ weights`` for the padded sparse X given by (``ids``, ``values``) -> [n, k]."""
         rows = self.op("Gather", [self.const(np.ascontiguousarray(weights.astype(np.float32)), "W"), ids])

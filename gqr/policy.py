@@ -25,7 +25,9 @@ def _reject(d: Decision) -> Decision:
 
 
 def _accept(d: Decision) -> Decision:
-    if d.route is not None or d.reason is Reason.INVALID_INPUT or not d.scores:
+    """An uncertain out-of-domain rejection goes to its top domain; ``unsafe`` and
+    ``other_language`` rejections stand: accepting never overrides the safety guard."""
+    if d.route is not None or d.reason is not Reason.OUT_OF_DOMAIN or not d.scores:
         return d
     label = max(d.scores, key=d.scores.__getitem__)
     return replace(d, route=label, reason=Reason.IN_DOMAIN, confidence=d.scores[label])

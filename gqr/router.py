@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gqr.decision import Decision, Reason
+from gqr.decision import Decision
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
 from gqr.rules import match_unsafe
@@ -60,6 +60,12 @@ class Router:
             raise InvalidInputError(f"uncertain={uncertain!r}: use one of {', '.join(UNCERTAIN_POLICIES)}")
         if uncertain == "judge" and judge is None:
             raise InvalidInputError("uncertain='judge' needs a judge (gqr.judge.JudgeClient)")
+        judged = getattr(judge, "domains", None)
+        if judged is not None and set(judged) != set(guard.labels):
+            raise InvalidInputError(
+                f"the judge knows the domains {sorted(judged)} but the model routes to {sorted(guard.labels)}; "
+                "build the judge for this model: JudgeClient.for_router(config, router)"
+            )
         if coverage is not None:
             try:
                 guard.conformal_threshold(coverage)
@@ -193,7 +199,7 @@ class Router:
         rule = match_unsafe(text)
         if rule is None:
             return decision
-        return Decision(None, Reason.UNSAFE, 1.0, decision.scores, detail=f"matched unsafe rule '{rule}'")
+        return Decision.unsafe(rule, decision.scores)
 
     @staticmethod
     def _assemble(n: int, index: list[int], errors: dict[int, str], decisions: list[Decision]) -> list[Decision]:

@@ -47,7 +47,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
          r"\bhow (?:do i|to|can i|would i)\s+(?:make|build|create|synthesi[sz]e|cook|assemble)\s+(?:a |an |some )?(?:bomb|pipe bomb|explosives?|napalm|nerve agent|sarin|ricin|meth(?:amphetamine)?|untraceable gun|bioweapon|chemical weapon)s?\b"),
         ("harm-others", ("how ",),
          r"\bhow (?:do i|to|can i)\s+(?:kill|poison|murder|kidnap|stalk)\s+(?:someone|somebody|a person|my (?:wife|husband|neighbou?r|boss|coworker|partner))\b"),
-        ("financial-crime", ("launder", "embezzle", "fraud", "evade", "hide ", "counterfeit", "forge", "steal", "stolen", "insider"),
+        ("financial-crime", ("launder", "embezzle", "fraud", "evade", "evasion", "hide ", "counterfeit", "forge", "steal", "stolen", "insider"),
          _HOW + r"(?:\w+\s+){0,2}(?:launder (?:money|cash|funds|\w+ (?:money|cash))|embezzle|commit (?:tax |insurance |bank |wire |credit card )?fraud|"
                             r"evade (?:paying )?(?:taxes|tax|the irs)|hide (?:money|income|assets) (?:from (?:the irs|taxes|the tax|my creditors|the court)|(?:in|during) (?:a |my |the )?(?:divorce|bankruptcy))|"
                             r"counterfeit|forge (?:a |an |my |someone'?s? )?(?:signature|check|cheque|document|prescription|will|passport|id)|"

@@ -130,15 +130,6 @@ class WordPieceTokenizer:
     def vocab_size(self) -> int:
         return len(self.vocab)
 
-    @staticmethod
-    def normalize(text: str) -> str:
-        """Drop and map characters one by one as ``BertNormalizer`` does (the mapping holds its
-        lowercasing and accent stripping); CJK ideographs are isolated later, by ``words``."""
-        tables = _tables()
-        if text.isascii():
-            return text.translate(tables.ascii_mapping)
-        return tables.drop.sub("", text).translate(tables.mapping)
-
     def words(self, text: str) -> list[str]:
         """The normalised words and isolated punctuation/CJK characters of ``text``."""
         tables = _tables()

@@ -50,7 +50,8 @@ def serve(
     router = make_router(model, judge_url, judge_model, uncertain, coverage)
 
     def loader(path: Path) -> Any:
-        return Router.load(path, uncertain=router.uncertain, coverage=router.coverage, judge=router.judge)
+        return Router.load(path, uncertain=router.uncertain, coverage=router.coverage, judge=router.judge,
+                           rules=router.rules)
 
     holder = RouterHolder(router, model if model is not None else default_model_path(), loader)
     settings = ServeSettings(

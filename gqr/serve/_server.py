@@ -81,6 +81,8 @@ class _Supervisor:
         self.children: dict[int, float] = {}
         self.stopping = False
         self.quick_deaths = 0
+        self.reloading = False
+        self.reload_again = False
 
     def spawn(self) -> None:
         pid = os.fork()
@@ -111,8 +113,22 @@ class _Supervisor:
         self.forward(signal.SIGTERM)
 
     def on_hup(self, signum: int, frame: Any) -> None:
+        """Forward SIGHUP to the workers and reload here too, so a restarted worker gets the
+        same model as the others. A SIGHUP that arrives during a reload (this handler runs
+        again, in the same thread, while the holder's lock is held) asks for one more reload
+        instead of waiting on the lock forever."""
         self.forward(signal.SIGHUP)
-        self.holder.reload()  # so a restarted worker gets the same model as the others
+        if self.reloading:
+            self.reload_again = True
+            return
+        self.reloading = True
+        try:
+            self.reload_again = True
+            while self.reload_again:
+                self.reload_again = False
+                self.holder.reload()
+        finally:
+            self.reloading = False
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.on_stop)
