@@ -23,7 +23,6 @@ from typing import Any
 
 from gqr.artifact import MANIFEST, read_artifact
 from gqr.errors import require
-from gqr.scoring import as_routable
 
 __all__ = ["DECISION_COLUMNS", "RouteBatches", "artifact_files", "route_spark"]
 
@@ -82,7 +81,7 @@ class RouteBatches:
 
     def __call__(self, frame: Any) -> Any:
         router = _router(self.files, self.key, self.uncertain, self.coverage)
-        texts = [as_routable(t) for t in frame[self.text_col].tolist()]
+        texts = frame[self.text_col].tolist()
         decisions = router.route_batch(texts) if texts else []
         out = frame.copy()
         p = self.prefix

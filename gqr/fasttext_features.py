@@ -7,7 +7,7 @@ the word's own row (if it is in the vocabulary) and one row per character n-gram
 ``SparseBatch`` whose values are the averaging weights, so ``X @ input_matrix`` is the
 hidden vector fastText computes.
 
-The shared preprocessing ``tokenize`` (clean, casefold, split punctuation off words) builds
+The shared preprocessing ``tokenize`` (casefold, split punctuation off words; the text is already cleaned) builds
 both the training file and the serving features, so the two cannot drift.
 
 Input rows that no training line touched keep fastText's random initialisation and carry no
@@ -27,6 +27,7 @@ import numpy as np
 
 from gqr.errors import InvalidInputError, ManifestError
 from gqr.features import SparseBatch, count_unique
+from gqr.text import SURROGATE
 
 __all__ = ["EOS", "FastTextFeaturizer", "from_spec", "tokenize"]
 
@@ -76,7 +77,6 @@ def _word_class() -> str:
 # (punctuation, symbol, emoji). "_" is split off first, so "__label__" is never a token.
 _ASCII_TOKEN = re.compile(r"\w+|\S")
 _TOKEN = re.compile(f"[\\w{_word_class()}]+|\\S")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def tokenize(text: str) -> list[str]:
@@ -90,7 +90,7 @@ def tokenize(text: str) -> list[str]:
     text = text.casefold().replace("_", " _ ")
     if text.isascii():
         return _ASCII_TOKEN.findall(text)
-    return _TOKEN.findall(_SURROGATE.sub("\ufffd", text))
+    return _TOKEN.findall(SURROGATE.sub("\ufffd", text))
 
 
 def _fnv(data: bytes) -> int:

@@ -17,7 +17,6 @@ import contextlib
 import csv
 import io
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -26,26 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gqr.datasets._readers import FORMATS, MALFORMED_CSV
 from gqr.decision import Decision
 from gqr.errors import DataFormatError, InvalidInputError, require
+from gqr.text import SURROGATE
 
-__all__ = ["INPUT_FORMATS", "ScoreSummary", "as_routable", "iter_rows", "resume_point", "score"]
+__all__ = ["INPUT_FORMATS", "ScoreSummary", "iter_rows", "resume_point", "score"]
 
-INPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
-                 ".parquet": "parquet", ".pq": "parquet", ".txt": "txt"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def as_routable(value: Any) -> Any:
-    """``value`` made safe for the router: a str holding lone surrogates (bytes that were
-    not UTF-8, read with ``surrogateescape``, or a JSON ``\\ud800`` escape) becomes bytes,
-    which the router rejects as invalid UTF-8 instead of failing on them."""
-    if isinstance(value, str) and _SURROGATE.search(value):
-        try:
-            return value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogatepass")
-    return value
+#: The readers' formats minus JSON arrays, which cannot be streamed.
+INPUT_FORMATS = {suffix: fmt for suffix, fmt in FORMATS.items() if fmt != "json"}
 
 
 @dataclass(frozen=True)
@@ -93,8 +81,8 @@ def _keep(record: dict[str, Any], keep: Sequence[str]) -> dict[str, Any]:
         value = record.get(name)
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
-        elif isinstance(value, str) and _SURROGATE.search(value):
-            value = as_routable(value).decode("utf-8", "replace")
+        elif isinstance(value, str) and SURROGATE.search(value):  # undecodable bytes, shown as U+FFFD
+            value = value.encode("utf-8", "surrogateescape" if _escaped(value) else "surrogatepass").decode("utf-8", "replace")
         out[name] = value
     return out
 
@@ -106,11 +94,16 @@ def _from_record(number: int, record: Any, text_field: str, keep: Sequence[str])
     if text_field not in record:
         return Row(number, BadRow(f"no field {text_field!r}"), kept)
     value = record[text_field]
-    if isinstance(value, bytes):
-        return Row(number, value, kept)
-    if not isinstance(value, str):
+    if value is None:
+        return Row(number, BadRow(f"field {text_field!r} is null"), kept)
+    if not isinstance(value, (str, bytes)):
         return Row(number, BadRow(f"field {text_field!r} is {type(value).__name__}, not text"), kept)
-    return Row(number, as_routable(value), kept)
+    return Row(number, value, kept)  # the router refuses text that is not valid UTF-8
+
+
+def _escaped(value: str) -> bool:
+    """True when every surrogate in ``value`` stands for one byte (``surrogateescape``)."""
+    return all(0xDC80 <= ord(ch) <= 0xDCFF for ch in SURROGATE.findall(value))
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -126,7 +119,7 @@ def _jsonl(stream: IO[bytes], text_field: str, keep: Sequence[str]) -> Iterator[
         try:
             record = json.loads(text)
         except ValueError as exc:
-            hint = " (the line holds bytes that are not UTF-8)" if _SURROGATE.search(text) else ""
+            hint = " (the line holds bytes that are not UTF-8)" if SURROGATE.search(text) else ""
             yield Row(number, BadRow(f"not valid JSON{hint}: {getattr(exc, 'msg', exc)}"))
             continue
         yield _from_record(number, record, text_field, keep)
@@ -162,7 +155,7 @@ def _csv_rows(reader: Any, text_field: str, keep: Sequence[str], where: str) -> 
             return
         except csv.Error as exc:
             number += 1
-            yield Row(number, BadRow(f"malformed CSV: {exc}"))
+            yield Row(number, BadRow(f"{MALFORMED_CSV}: {exc}"))
             continue
         if not any(v.strip() for v in values):
             continue
@@ -196,11 +189,7 @@ def _parquet(path: Path, text_field: str, keep: Sequence[str], batch: int) -> It
             values[name] = col.to_pylist()
         for i in range(chunk.num_rows):
             number += 1
-            record = {name: values[name][i] for name in columns}
-            if record[text_field] is None:
-                yield Row(number, BadRow(f"field {text_field!r} is null"), _keep(record, keep))
-            else:
-                yield _from_record(number, record, text_field, keep)
+            yield _from_record(number, {name: values[name][i] for name in columns}, text_field, keep)
 
 
 def detect_format(source: str, format: str | None, stream: IO[bytes] | None = None) -> str:

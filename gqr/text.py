@@ -10,7 +10,7 @@ import unicodedata
 
 from gqr.errors import InvalidInputError
 
-__all__ = ["MAX_CHARS", "clean", "normalize_for_dedup"]
+__all__ = ["MAX_CHARS", "SURROGATE", "bad_utf8", "clean", "normalize_for_dedup"]
 
 #: Characters kept from one query; the rest is cut (routing needs the start of a text, and
 #: the cap bounds latency and memory for a 1 MB paste).
@@ -18,7 +18,9 @@ MAX_CHARS = 4000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _SPACE = re.compile(r"\s+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A lone surrogate: a byte that was not UTF-8 (read with ``surrogateescape``) or a stray
+#: ``\\ud800``-style JSON escape. No valid text holds one.
+SURROGATE = re.compile("[\ud800-\udfff]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -38,7 +40,7 @@ def clean(text: str | bytes, max_chars: int = MAX_CHARS) -> str:
             ) from None
     if not isinstance(text, str):
         raise InvalidInputError(f"expected text (str or UTF-8 bytes), got {type(text).__name__}")
-    surrogate = _SURROGATE.search(text)
+    surrogate = SURROGATE.search(text)
     if surrogate:
         raise InvalidInputError(
             f"input holds a lone surrogate (U+{ord(surrogate.group()):04X}) at position {surrogate.start()}: "
@@ -52,6 +54,16 @@ def clean(text: str | bytes, max_chars: int = MAX_CHARS) -> str:
     if not text:
         raise InvalidInputError("input is empty (or only white space and control characters)")
     return text
+
+
+def bad_utf8(value: str) -> str | None:
+    """A message if ``value`` holds bytes that were not valid UTF-8 (or lone surrogates)."""
+    m = SURROGATE.search(value)
+    if m is None:
+        return None
+    ch = ord(m.group())
+    what = f"byte 0x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF else f"lone surrogate U+{ch:04X}"
+    return f"not valid UTF-8 ({what} at character {m.start()})"
 
 
 def normalize_for_dedup(text: str) -> str:

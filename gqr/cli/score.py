@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from gqr.cli._common import Coverage, JudgeModel, JudgeUrl, ModelOpt, Uncertain, make_router, say, usage_error
+from gqr.cli._common import (
+    Coverage,
+    JudgeModel,
+    JudgeUrl,
+    ModelOpt,
+    Uncertain,
+    ensure_writable_dir,
+    make_router,
+    say,
+    usage_error,
+)
 
 
 def score(
@@ -41,6 +51,8 @@ def score(
         raise usage_error(f"{source}: no such file")
     if output is not None and source != "-" and output.resolve() == Path(source).resolve():
         raise usage_error("--output must not be the input file")
+    if output is not None:
+        ensure_writable_dir(output.parent, "--output")  # before loading the model
     router = make_router(model, judge_url, judge_model, uncertain, coverage)
     stdin = sys.stdin.buffer if source == "-" else None
     if stdin is not None and sys.stdin.isatty():
@@ -54,7 +66,6 @@ def score(
         if output is None:
             summary = run(router, rows, sys.stdout, skip=skip, chunk_size=chunk_size, with_scores=scores, progress=show)
         else:
-            output.parent.mkdir(parents=True, exist_ok=True)
             with output.open("a" if resume else "w", encoding="utf-8", newline="\n") as out:
                 summary = run(router, rows, out, skip=skip, chunk_size=chunk_size, with_scores=scores, progress=show)
     except KeyboardInterrupt:

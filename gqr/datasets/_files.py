@@ -10,9 +10,10 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gqr.datasets._readers import FORMATS, bad_utf8, detect_format, read_records
+from gqr.datasets._readers import FORMATS, detect_format, read_records
 from gqr.datasets._types import LabeledData, RowError, SourceInfo
 from gqr.errors import DataFormatError, InvalidInputError
+from gqr.text import bad_utf8
 
 __all__ = ["load_labeled_file", "sha256_file"]
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from gqr.datasets._types import RowError
 from gqr.errors import DataFormatError, require
+from gqr.text import SURROGATE
 
-__all__ = ["FORMATS", "Record", "bad_utf8", "detect_format", "read_records"]
+__all__ = ["FORMATS", "MALFORMED_CSV", "Record", "detect_format", "read_records"]
 
 Record = dict[str, Any]
 Row = tuple[int, Record | RowError]
@@ -34,8 +34,8 @@ FORMATS = {
     ".pq": "parquet",
     ".txt": "txt",
 }
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
+MALFORMED_CSV = "malformed CSV (look for an unclosed quote on or above this line)"
 _NAME_FIELDS = "name the right ones with text_field= / label_field= (--text-field / --label-field on the command line)"
 
 
@@ -53,16 +53,6 @@ def detect_format(path: Path, format: str | None) -> str:
             f"use one of {sorted(FORMATS)} or pass format=..."
         )
     return found
-
-
-def bad_utf8(value: str) -> str | None:
-    """A message if ``value`` holds bytes that were not valid UTF-8 (or lone surrogates)."""
-    m = _SURROGATE.search(value)
-    if m is None:
-        return None
-    ch = ord(m.group())
-    what = f"byte 0x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF else f"lone surrogate U+{ch:04X}"
-    return f"not valid UTF-8 ({what} at character {m.start()})"
 
 
 def read_records(path: Path, fmt: str, columns: Sequence[str]) -> tuple[str, Iterator[Row]]:
@@ -98,7 +88,7 @@ def _jsonl(path: Path, text: str) -> Iterator[Row]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            hint = " (the line holds bytes that are not UTF-8)" if _SURROGATE.search(line) else ""
+            hint = " (the line holds bytes that are not UTF-8)" if SURROGATE.search(line) else ""
             yield number, RowError(str(path), number, None, f"invalid JSON{hint}: {exc.msg} at column {exc.colno}")
             continue
         if not isinstance(obj, dict):
@@ -140,8 +130,10 @@ def _csv(path: Path, text: str, delimiter: str, columns: Sequence[str]) -> Itera
             values = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            raise DataFormatError(f"{path}: line {reader.line_num}: malformed CSV: {exc}") from None
+        except csv.Error as exc:  # one bad row, reported like any other (on_error decides)
+            start, last = last + 1, reader.line_num
+            yield start, RowError(str(path), start, None, f"{MALFORMED_CSV}: {exc}")
+            continue
         start, last = last + 1, reader.line_num
         if not values or not any(v.strip() for v in values):
             continue

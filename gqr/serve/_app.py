@@ -28,7 +28,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gqr.decision import Decision
 from gqr.router import Router
-from gqr.scoring import as_routable
 from gqr.serve._asgi import error_body
 from gqr.serve._holder import ReloadResult, RouterHolder
 from gqr.serve._metrics import Metrics
@@ -167,7 +166,7 @@ def create_app(
     @app.post("/route", summary="Route one query", openapi_extra=_body_doc(RouteRequest))
     async def route(request: Request) -> Response:
         body = await _parse(request, RouteRequest)
-        decision = await holder.router.aroute(as_routable(body.text))
+        decision = await holder.router.aroute(body.text)
         note(request, [decision], [body.text])
         return JSONResponse(decision.to_dict())
 
@@ -177,7 +176,7 @@ def create_app(
         if len(body.texts) > settings.max_batch:
             return _error(413, "batch_too_large", f"{len(body.texts)} texts in one batch; the limit is {settings.max_batch}: split it")
         router = holder.router
-        texts = [as_routable(t) for t in body.texts]
+        texts = list(body.texts)
         if len(texts) >= settings.thread_rows:
             decisions = await anyio.to_thread.run_sync(router.route_batch, texts)
         else:

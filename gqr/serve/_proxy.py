@@ -24,7 +24,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gqr.decision import Decision, Reason
 from gqr.errors import InvalidInputError
-from gqr.scoring import as_routable
 from gqr.serve._holder import RouterHolder
 from gqr.serve._logging import request_id_var
 from gqr.serve._metrics import Metrics
@@ -231,7 +230,7 @@ def install_proxy(app: FastAPI, holder: RouterHolder, config: ProxyConfig, metri
         except ValueError as exc:
             message = "the request body is not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
             return _openai_error(400, message)
-        decision = await holder.router.aroute(as_routable(text))
+        decision = await holder.router.aroute(text)
         metrics.count_decisions([decision])
         log: dict[str, Any] = {"route": decision.route, "reason": decision.reason.value, "source": decision.source.value}
         if log_queries:
