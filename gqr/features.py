@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -100,23 +100,26 @@ class SparseBatch:
     def row_lengths(self) -> np.ndarray:
         return np.bincount(self.segments, minlength=self.n_rows)
 
+    @cached_property
+    def indptr(self) -> np.ndarray:
+        """Row ``r`` is ``ids[indptr[r]:indptr[r + 1]]`` (rows are stored in order); computed once."""
+        indptr = np.zeros(self.n_rows + 1, dtype=np.int64)
+        np.cumsum(self.row_lengths(), out=indptr[1:])
+        return indptr
+
     def take(self, rows: np.ndarray) -> SparseBatch:
         """The sub-batch of ``rows`` (in that order)."""
-        lengths = self.row_lengths()
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        parts = [np.arange(starts[r], starts[r] + lengths[r]) for r in rows]
-        idx = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-        segs = np.repeat(np.arange(len(rows), dtype=np.int64), lengths[rows])
+        idx, offsets = gather_rows(self.indptr, np.asarray(rows, dtype=np.int64))
+        segs = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(np.append(offsets, idx.size)))
         return SparseBatch(self.ids[idx], self.values[idx], segs, len(rows))
 
     def padded(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, values)`` as ``[n_rows, max_len]`` arrays; padding is id 0 with value 0."""
         if self.n_rows == 1 and self.ids.size:  # one row: no padding, no copy
             return self.ids.reshape(1, -1), self.values.reshape(1, -1)
-        lengths = self.row_lengths()
-        width = max(int(lengths.max()) if lengths.size else 0, 1)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        cols = np.arange(self.ids.size, dtype=np.int64) - starts[self.segments]
+        indptr = self.indptr
+        width = max(int(np.diff(indptr).max()) if self.n_rows else 0, 1)
+        cols = np.arange(self.ids.size, dtype=np.int64) - indptr[self.segments]
         ids = np.zeros((self.n_rows, width), dtype=np.int64)
         values = np.zeros((self.n_rows, width), dtype=np.float32)
         ids[self.segments, cols] = self.ids
@@ -127,6 +130,17 @@ class SparseBatch:
         """The graph inputs: padded ``ids`` and ``values`` (see ``gqr.graph``)."""
         ids, values = self.padded()
         return {"ids": ids, "values": values}
+
+
+def gather_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For CSR rows given by ``indptr``: the flat positions of ``rows`` (in that order) and
+    where each row starts among them, without a Python loop over rows."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    offsets = np.zeros(len(rows), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    idx = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+    return idx, offsets
 
 
 def _normalise(text: str) -> tuple[str, list[str]]:

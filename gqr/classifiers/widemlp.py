@@ -22,7 +22,7 @@ import numpy as np
 
 from gqr.classifiers.base import FitData, check_fitted
 from gqr.errors import require
-from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, tfidf_weights
+from gqr.features import HashingConfig, SparseBatch, fit_idf, gather_rows, hash_texts, tfidf_weights
 from gqr.graph import GraphBuilder
 
 __all__ = ["WideMLPClassifier"]
@@ -229,11 +229,7 @@ class _Rows:
 
     def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(cols, offsets, values)`` of ``rows``, in the layout ``embedding_bag`` expects."""
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lengths = ends - starts
-        offsets = np.zeros(len(rows), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        idx = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+        idx, offsets = gather_rows(self.indptr, rows)
         return self.cols[idx], offsets, self.values[idx]
 
 
