@@ -25,11 +25,9 @@ import numpy as np
 
 from gqr import __version__
 from gqr.decision import Source
-from gqr.errors import InvalidInputError
 from gqr.metrics import BenchScores, SetRows, confusion_matrix, id_accuracy, latency_summary, rejection_accuracy
 from gqr.report._write import RESULTS_FORMAT
 from gqr.router import Router
-from gqr.text import clean
 from gqr.training import TrainConfig, TrainingSet, train_router
 
 __all__ = [
@@ -248,27 +246,11 @@ def _latency(router: Router, queries: Sequence[str], repeats: int,
     return latency_summary(times), len(batch) / (time.perf_counter() - t0)
 
 
-def _probabilities(router: Router, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated probabilities per row (zeros for text the router refuses) and a validity mask."""
-    probs = np.zeros((len(texts), len(router.columns)), dtype=np.float64)
-    valid = np.zeros(len(texts), dtype=bool)
-    cleaned: list[str] = []
-    for i, text in enumerate(texts):
-        try:
-            cleaned.append(clean(text, router.max_chars))
-            valid[i] = True
-        except InvalidInputError:
-            pass
-    if cleaned:
-        probs[valid] = router.scorer.scores(cleaned)[1]
-    return probs, valid
-
-
-def _rows(router: Router, texts: Sequence[str], truth: Sequence[str | None], decisions: Sequence[Any]) -> SetRows:
+def _rows(router: Router, truth: Sequence[str | None], decisions: Sequence[Any], probs: np.ndarray) -> SetRows:
     index = {name: i for i, name in enumerate(router.labels)}
     d = len(router.labels)
-    probs, valid = _probabilities(router, texts)
     domain = probs[:, :d]
+    valid = probs.any(axis=1)
     background = ~valid | (probs.argmax(axis=1) >= d)
     return SetRows(
         truth=np.array([index.get(t, -2) if t is not None else -1 for t in truth], dtype=np.int64),
@@ -291,19 +273,19 @@ def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
     reasons: dict[str, dict[str, int]] = {}
     rows: dict[str, SetRows] = {}
     for name, (texts, labels) in suite.id_sets.items():
-        decisions = router.route_batch(texts)
+        decisions, probs = router.route_batch_with_probabilities(texts)
         routes = [d.route for d in decisions]
         id_scores[name] = id_accuracy(routes, labels)
-        rows[name] = _rows(router, texts, labels, decisions)
+        rows[name] = _rows(router, labels, decisions, probs)
         if name == suite.primary_id:
             preds += routes
             truth += labels
     ood_scores: dict[str, float] = {}
     for name, texts in suite.ood_sets.items():
-        decisions = router.route_batch(texts)
+        decisions, probs = router.route_batch_with_probabilities(texts)
         routes = [d.route for d in decisions]
         ood_scores[name] = rejection_accuracy(routes)
-        rows[name] = _rows(router, texts, [None] * len(texts), decisions)
+        rows[name] = _rows(router, [None] * len(texts), decisions, probs)
         preds += routes
         truth += [None] * len(routes)
         counts: dict[str, int] = {}

@@ -167,8 +167,20 @@ class Router:
         """
         from gqr.policy import resolve
 
-        cleaned, index, errors, model_decisions = self._model_decisions(texts)
+        cleaned, index, errors, model_decisions, _ = self._model_decisions(texts)
         return self._assemble(len(texts), index, errors, resolve(model_decisions, cleaned, self.uncertain, self.judge))
+
+    def route_batch_with_probabilities(self, texts: Sequence[str | bytes]) -> tuple[list[Decision], np.ndarray]:
+        """``route_batch``, plus each row's calibrated probabilities over ``columns`` (domains,
+        then rejection classes; a zero row for invalid input), from the same model call."""
+        from gqr.policy import resolve
+
+        cleaned, index, errors, model_decisions, probs = self._model_decisions(texts)
+        full = np.zeros((len(texts), len(self.columns)), dtype=np.float64)
+        if probs is not None:
+            full[index] = probs
+        decisions = self._assemble(len(texts), index, errors, resolve(model_decisions, cleaned, self.uncertain, self.judge))
+        return decisions, full
 
     async def aroute(self, text: str | bytes) -> Decision:
         """Async ``route``: only the judge (if asked) awaits; the model runs inline."""
@@ -178,21 +190,24 @@ class Router:
         """Async ``route_batch``; judge calls for uncertain rows run concurrently."""
         from gqr.policy import aresolve
 
-        cleaned, index, errors, model_decisions = self._model_decisions(texts)
+        cleaned, index, errors, model_decisions, _ = self._model_decisions(texts)
         resolved = await aresolve(model_decisions, cleaned, self.uncertain, self.judge)
         return self._assemble(len(texts), index, errors, resolved)
 
-    def _model_decisions(self, texts: Sequence[str | bytes]) -> tuple[list[str], list[int], dict[int, str], list[Decision]]:
+    def _model_decisions(
+        self, texts: Sequence[str | bytes]
+    ) -> tuple[list[str], list[int], dict[int, str], list[Decision], np.ndarray | None]:
         if isinstance(texts, (str, bytes)):
             raise InvalidInputError("route_batch expects a sequence of texts; use route() for one text")
         cleaned, index, errors = self._clean_all(texts)
         decisions: list[Decision] = []
+        probs = None
         if cleaned:
             logits, probs = self.scorer.scores(cleaned)
             decisions = self.guard.decide(logits, probs, self.coverage)
             if self.rules:
                 decisions = [self._apply_rules(text, d) for text, d in zip(cleaned, decisions)]
-        return cleaned, index, errors, decisions
+        return cleaned, index, errors, decisions, probs
 
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
@@ -208,4 +223,6 @@ class Router:
             out[i] = Decision.invalid(message)
         for i, decision in zip(index, decisions):
             out[i] = decision
-        return [d for d in out if d is not None]
+        if any(d is None for d in out):  # a scorer or policy that lost rows must not shift the others
+            raise RuntimeError(f"internal error: {sum(d is None for d in out)} of {n} rows got no decision")
+        return out  # type: ignore[return-value]

@@ -48,3 +48,15 @@ def test_router_refuses_a_judge_built_for_other_domains(svm_artifact: Path) -> N
     Judge.domains = {name: "x" for name in router.labels}
     matching = Judge()
     assert router.with_options(uncertain="judge", judge=matching).judge is matching
+
+
+def test_route_batch_with_probabilities_matches_route_batch(svm_artifact: Path) -> None:
+    router = Router.load(svm_artifact)
+    texts = ["What is an ETF?", "", "Can I sue my landlord?", b"\xff"]
+    decisions, probs = router.route_batch_with_probabilities(texts)
+    assert decisions == router.route_batch(texts)
+    assert probs.shape == (4, len(router.columns))
+    assert not probs[1].any() and not probs[3].any()  # invalid rows
+    for row, d in zip(probs[[0, 2]], [decisions[0], decisions[2]]):
+        assert abs(row.sum() - 1) < 1e-5
+        assert [round(float(p), 6) for p in row[: len(router.labels)]] == [round(d.scores[name], 6) for name in router.labels]
