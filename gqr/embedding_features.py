@@ -148,11 +148,6 @@ def _int(spec: dict[str, Any], key: str, lo: int, hi: int) -> int:
 def _hashing(value: Any) -> HashingConfig:
     if not isinstance(value, dict) or set(value) != {"n_features", "word_ngrams", "char_ngrams"}:
         raise ManifestError(f"{KIND} featurizer: 'hashing' must be an object with n_features, word_ngrams, char_ngrams")
-    ranges = (value["word_ngrams"], value["char_ngrams"])
-    if type(value["n_features"]) is not int or not all(
-        isinstance(r, list) and len(r) == 2 and all(type(x) is int for x in r) for r in ranges
-    ):
-        raise ManifestError(f"{KIND} featurizer: 'hashing' needs an integer n_features and [low, high] integer ranges")
     try:
         return HashingConfig.from_dict(value)
     except ValueError as exc:

@@ -69,11 +69,20 @@ class HashingConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HashingConfig:
-        return cls(
-            n_features=int(d["n_features"]),
-            word_ngrams=(int(d["word_ngrams"][0]), int(d["word_ngrams"][1])),
-            char_ngrams=(int(d["char_ngrams"][0]), int(d["char_ngrams"][1])),
-        )
+        """The config from a manifest or a parameter dict; strict about types (a manifest is
+        untrusted input): raises ``ValueError`` for anything but integers and [low, high] pairs."""
+        def integer(value: Any, what: str) -> int:
+            if type(value) is not int:
+                raise ValueError(f"{what} must be an integer, got {value!r}")
+            return value
+
+        def pair(key: str) -> tuple[int, int]:
+            value = d.get(key)
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                raise ValueError(f"{key} must be a [low, high] pair, got {value!r}")
+            return integer(value[0], key), integer(value[1], key)
+
+        return cls(integer(d.get("n_features"), "n_features"), pair("word_ngrams"), pair("char_ngrams"))
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,15 @@ def test_single_row_fast_path_matches_batch_rows(parity_texts: list[str], config
         assert np.array_equal(ids, one.ids) and np.array_equal(counts.astype(np.float32), one.values)
     padded_ids, padded_values = hash_texts([texts[0]], config).padded()
     assert padded_ids.shape == (1, hash_texts([texts[0]], config).ids.size) and padded_values.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"n_features": 4096.9}, {"word_ngrams": ["1", 2]}, {"char_ngrams": [True, 5]}, {"char_ngrams": [2]}],
+    ids=["float", "string", "bool", "short"],
+)
+def test_hashing_config_from_a_manifest_is_strict(bad: dict) -> None:  # type: ignore[type-arg]
+    good = {"n_features": 4096, "word_ngrams": [1, 2], "char_ngrams": [2, 5]}
+    assert HashingConfig.from_dict(good) == HashingConfig(4096, (1, 2), (2, 5))
+    with pytest.raises(ValueError):
+        HashingConfig.from_dict({**good, **bad})
