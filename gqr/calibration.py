@@ -16,11 +16,21 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def logsumexp(z: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(z)))`` over each row, in float64, without overflow."""
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=1)
+    return np.asarray(m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
+
+
+def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise ``log(softmax(logits / temperature))`` in float64."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    return np.asarray(z - logsumexp(z)[:, None])
+
+
 def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
-    z = logits.astype(np.float64) / t
-    z -= z.max(axis=1, keepdims=True)
-    logz = np.log(np.exp(z).sum(axis=1))
-    return float(np.mean(logz - z[np.arange(len(y)), y]))
+    return float(-np.mean(log_softmax(logits, t)[np.arange(len(y)), y]))
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray, lo: float = 1e-2, hi: float = 1e2) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gqr.calibration import logsumexp
 from gqr.decision import Decision, Reason
 
 __all__ = ["GuardRule", "ood_scores"]
@@ -32,14 +33,9 @@ def ood_scores(logits: np.ndarray, probs: np.ndarray, n_domains: int, method: st
         return np.asarray(probs[:, :n_domains].max(axis=1), dtype=np.float64)
     if method == "energy":
         z = logits.astype(np.float64) / temperature
-
-        def lse(a: np.ndarray) -> np.ndarray:
-            m = a.max(axis=1)
-            return np.asarray(m + np.log(np.exp(a - m[:, None]).sum(axis=1)))
-
-        score = temperature * lse(z[:, :n_domains])
+        score = temperature * logsumexp(z[:, :n_domains])
         if logits.shape[1] > n_domains:
-            score = score - temperature * lse(z[:, n_domains:])
+            score = score - temperature * logsumexp(z[:, n_domains:])
         return score
     raise ValueError(f"unknown OOD score method {method!r}; use one of {SCORE_METHODS}")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gqr.calibration import log_softmax
 from gqr.classifiers.base import FitData, check_fitted
 from gqr.errors import require
 from gqr.features import HashingConfig, SparseBatch, fit_idf, gather_rows, hash_texts, tfidf_weights
@@ -253,9 +254,7 @@ def _balanced(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 def _balanced_scores(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Class-balanced cross-entropy and balanced accuracy (mean over the classes in ``y``)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    nll = -log_probs[np.arange(len(y)), y]
+    nll = -log_softmax(logits)[np.arange(len(y)), y]
     hit = logits.argmax(axis=1) == y
     classes = np.unique(y)
     return float(np.mean([nll[y == c].mean() for c in classes])), float(np.mean([hit[y == c].mean() for c in classes]))
