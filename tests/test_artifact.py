@@ -61,11 +61,17 @@ def test_paths_outside_the_directory_are_refused(artifact_copy: Path, name: str)
         read_artifact(artifact_copy)
 
 
-def test_unlisted_files_are_ignored(artifact_copy: Path) -> None:
+def test_unlisted_files_are_ignored(artifact_copy: Path, trained_svm) -> None:  # type: ignore[no-untyped-def]
     (artifact_copy / "evil.pkl").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
     art = read_artifact(artifact_copy)
     assert "evil.pkl" not in art.files
-    assert Router.load(artifact_copy).route("Is my landlord allowed to keep the deposit?").reason is not None
+    text = "Is my landlord allowed to keep the deposit?"
+    d = Router.load(artifact_copy).route(text)
+    assert d.reason is not None
+    # the loaded copy decides exactly as the in-process trained router it was exported from
+    expected = trained_svm.router().route(text)
+    assert (d.route, d.reason) == (expected.route, expected.reason)
+    assert d.confidence == pytest.approx(expected.confidence, abs=1e-5)
 
 
 def test_future_format_version_is_incompatible(artifact_copy: Path) -> None:

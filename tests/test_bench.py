@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import random
 from pathlib import Path
 
@@ -95,6 +97,8 @@ def test_results_json_has_settings_machine_and_packages(tiny: BenchmarkResult, t
     assert data["format"] == "gqr-bench-results" and data["settings"]["seed"] == 0
     assert data["settings"]["params"]["svm"]["hashing"]["n_features"] == 2**14
     assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"] and data["machine"]["os"]
+    assert data["machine"]["cores"] == os.cpu_count() and data["machine"]["os"] == platform.platform()
+    assert data["machine"]["machine"] == platform.machine()
     assert data["packages"]["numpy"] == np.__version__
     model = data["models"][0]
     assert model["gqr_score"] == pytest.approx(tiny.models[0].scores.gqr_score)
@@ -139,6 +143,15 @@ def test_router_plus_judge_row_against_a_real_http_server(
     assert "svm+judge" in leaderboard(result)
     ood_before = np.mean([plain.rows[n].correct.mean() for n in OOD])
     assert judged.scores.ood_accuracy >= ood_before  # rejecting never hurts OOD rows
+    # exactly: an OOD row is right after the judge iff it was right before or the judge saw it
+    for name in OOD:
+        before, after = plain.rows[name], judged.rows[name]
+        assert np.array_equal(after.correct, before.correct | before.uncertain)
+        assert judged.scores.ood_sets[name] == pytest.approx(after.correct.mean(), abs=1e-12)
+    expected = np.mean([(plain.rows[n].correct | plain.rows[n].uncertain).mean() for n in OOD])
+    assert judged.scores.ood_accuracy == pytest.approx(expected, abs=1e-12)
+    assert judged.scores.ood_accuracy - ood_before == pytest.approx(
+        np.mean([(plain.rows[n].uncertain & ~plain.rows[n].correct).mean() for n in OOD]), abs=1e-12)
 
 
 def _rows(truth: list[int], pred: list[int], p: list[float], background: list[bool], uncertain: list[bool]) -> SetRows:

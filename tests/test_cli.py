@@ -12,6 +12,7 @@ from conftest import Corpus
 from typer.testing import CliRunner
 
 from gqr.cli import app
+from gqr.router import Router
 
 runner = CliRunner()
 
@@ -35,12 +36,19 @@ def user_model(small_corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_route_json_lines(user_model: Path) -> None:
-    out = gqr("route", "--model", str(user_model), "--json", "Should I refinance my mortgage?", "Who painted the Mona Lisa?")
+    queries = ["Should I refinance my mortgage?", "Who painted the Mona Lisa?"]
+    out = gqr("route", "--model", str(user_model), "--json", *queries)
     assert out.returncode == 0, out.stderr.decode()
     lines = [json.loads(line) for line in out.stdout.decode().splitlines()]
     assert len(lines) == 2
     assert set(lines[0]) >= {"route", "reason", "confidence", "source"}
     assert lines[0]["route"] in {"law", "finance", "healthcare", None}
+    # both lines say what the same model says in process
+    expected = Router.load(user_model).route_batch(queries)
+    assert [line["text"] for line in lines] == queries
+    assert [(line["route"], line["reason"]) for line in lines] == [(d.route, d.reason.value) for d in expected]
+    assert [line["confidence"] for line in lines] == pytest.approx([d.confidence for d in expected], abs=1e-5)
+    assert [line["source"] for line in lines] == ["model", "model"]
 
 
 def test_route_reads_stdin_and_survives_bad_lines(user_model: Path) -> None:

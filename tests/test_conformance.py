@@ -57,15 +57,25 @@ def test_unfitted_backend_raises_not_fitted(name: str) -> None:
 def test_fit_returns_self_and_probabilities_are_distributions(trained: tuple[Any, Path], small_corpus: Corpus) -> None:
     from gqr.classifiers.base import FitData
 
-    model, _ = trained
+    model, path = trained
     backend = make_backend(model.config.model, **TINY[model.config.model])
     head = small_corpus.train_texts[:120] + small_corpus.train_texts[-120:]
     y = np.array([0] * 120 + [1] * 120)
     assert backend.fit(FitData(texts=head, y=y, n_classes=2, seed=0)) is backend
+    two = backend.decision_function(small_corpus.val_texts[:10])
+    assert two.shape == (10, 2) and np.all(np.isfinite(two))
     logits, probs = model.scores(small_corpus.val_texts)
     assert logits.shape == probs.shape == (len(small_corpus.val_texts), len(small_corpus.classes))
     assert np.all(probs >= 0) and np.all(probs <= 1)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # the exported graph's probabilities: softmax(logits / T), computed here from its own logits
+    router = Router.load(path)
+    ox_logits, ox_probs = router.scorer.scores(small_corpus.val_texts)
+    assert ox_logits.shape == ox_probs.shape == probs.shape
+    z = ox_logits.astype(np.float64) / router.guard.temperature
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    assert np.abs(ox_probs - e / e.sum(axis=1, keepdims=True)).max() < 1e-5
+    assert np.all(ox_probs >= 0) and np.allclose(ox_probs.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_learns_something_real(trained: tuple[Any, Path], small_corpus: Corpus) -> None:

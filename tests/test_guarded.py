@@ -111,6 +111,33 @@ def test_confident_queries_never_reach_the_judge(svm_artifact: Path, server: Fak
     assert server.requests == []
 
 
+def test_only_uncertain_queries_reach_the_judge(svm_artifact: Path, small_corpus, server: FakeLLMServer) -> None:  # type: ignore[no-untyped-def]
+    """With the model's own uncertain band, mixed real rows: one judge request per uncertain row."""
+    plain = Router.load(svm_artifact)
+    assert plain.guard.uncertain_low < plain.guard.uncertain_high  # a real, non-empty band
+    decisions = plain.route_batch(small_corpus.val_texts)
+    confident = [t for t, d in zip(small_corpus.val_texts, decisions) if not d.uncertain][:4]
+    uncertain = [t for t, d in zip(small_corpus.val_texts, decisions) if d.uncertain][:3]
+    assert len(confident) == 4 and len(uncertain) == 3, "the session model needs confident and uncertain rows"
+    texts = [confident[0], uncertain[0], confident[1], confident[2], uncertain[1], uncertain[2], confident[3]]
+    expected = plain.route_batch(texts)
+    is_uncertain = [d.uncertain for d in expected]
+    assert is_uncertain == [False, True, False, False, True, True, False]
+    server.default = route("law")
+    with _judge(server.base_url) as judge:
+        out = Router.load(svm_artifact, uncertain="judge", judge=judge).route_batch(texts)
+    assert len(server.chat_requests) == len(server.requests) == sum(is_uncertain) == 3
+    assert [d.source is Source.JUDGE for d in out] == is_uncertain
+    asked = [r.query_message for r in server.chat_requests]
+    for text, unsure in zip(texts, is_uncertain):
+        assert sum(text.strip() in m for m in asked) == (1 if unsure else 0)
+    for d, e, unsure in zip(out, expected, is_uncertain):
+        if unsure:
+            assert (d.route, d.reason) == ("law", Reason.IN_DOMAIN)
+        else:  # confident rows keep the model's call untouched
+            assert (d.route, d.reason, d.source) == (e.route, e.reason, Source.MODEL)
+
+
 def test_conformal_sets_cover_held_out_rows(trained_svm, small_corpus) -> None:  # type: ignore[no-untyped-def]
     """At 90% coverage the prediction sets hold the true column on ~90% of unseen rows."""
     probs = trained_svm.scores(small_corpus.val_texts)[1]

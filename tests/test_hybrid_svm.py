@@ -70,8 +70,6 @@ def vocab() -> list[str]:
     return parse_vocab(default_vocab())
 
 
-
-
 @pytest.fixture(scope="module")
 def fitted(small_corpus) -> HybridSVMClassifier:  # type: ignore[no-untyped-def]
     return HybridSVMClassifier(hashing=HASHING).fit(small_corpus.fit_data(balanced=True))
@@ -85,8 +83,11 @@ def _session(model) -> object:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("text,expected", REFERENCE, ids=[t[:24] for t, _ in REFERENCE])
 def test_wordpiece_matches_the_reference_tokenizer(vocab, text, expected) -> None:  # type: ignore[no-untyped-def]
     tok = WordPieceTokenizer(vocab)
-    assert [vocab[i] for i in tok.encode(text)] == expected
-    assert tok.encode(text) == tok.encode(text)  # the word cache changes nothing
+    assert not tok._cache  # a fresh tokenizer: the first call is cold
+    cold = tok.encode(text)
+    assert [vocab[i] for i in cold] == expected
+    assert tok._cache  # the cold call filled the word cache ...
+    assert tok.encode(text) == cold  # ... and the cached call changes nothing
 
 
 def test_wordpiece_import_loads_no_tables() -> None:

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gqr.decision import Reason
 from gqr.router import Router
@@ -50,14 +51,27 @@ def test_validation_accuracy_is_real(trained_svm, small_corpus) -> None:  # type
     assert np.mean(correct) > 0.8
 
 
-def test_decision_scores_are_probabilities(svm_artifact: Path) -> None:
-    d = Router.load(svm_artifact).route("Should I pay off my mortgage early or invest in index funds?")
+def test_decision_scores_are_probabilities(trained_svm, svm_artifact: Path) -> None:  # type: ignore[no-untyped-def]
+    text = "Should I pay off my mortgage early or invest in index funds?"
+    router = Router.load(svm_artifact)
+    d = router.route(text)
     assert set(d.scores) == {"law", "finance", "healthcare"}
     assert all(0.0 <= p <= 1.0 for p in d.scores.values()) and 0 <= d.confidence <= 1
     assert d.to_dict()["route"] == d.route
+    # the scores are the model's probabilities for the domain columns (ONNX and in-process)
+    onnx_probs = router.predict_proba([text])[0]
+    py_probs = trained_svm.scores([text])[1][0]
+    for i, name in enumerate(router.labels):
+        assert d.scores[name] == pytest.approx(float(onnx_probs[i]), abs=1e-6)
+        assert d.scores[name] == pytest.approx(float(py_probs[i]), abs=1e-5)
+    assert sum(d.scores.values()) <= 1.0 + 1e-5
+    assert d.accepted and d.route == "finance"
+    assert d.confidence == pytest.approx(d.scores[d.route])
+    assert d.route == max(d.scores, key=d.scores.__getitem__)
+    assert d.to_dict()["scores"] == {k: round(v, 6) for k, v in d.scores.items()}
 
 
-def test_serving_needs_no_training_libraries(svm_artifact: Path) -> None:
+def test_serving_needs_no_training_libraries(trained_svm, svm_artifact: Path) -> None:  # type: ignore[no-untyped-def]
     """Load and route with sklearn, scipy, xgboost, fasttext, torch and onnx made unimportable."""
     code = f"""
 import builtins, sys
@@ -71,10 +85,16 @@ builtins.__import__ = guard
 from gqr import Router
 d = Router.load({str(svm_artifact)!r}).route("How do I appeal a parking ticket in court?")
 print(d.reason.value)
+print(d.route)
+print(repr(d.confidence))
 print(sorted(m for m in sys.modules if m.split(".")[0] in blocked))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    reason, loaded = out.stdout.strip().splitlines()
+    reason, route, confidence, loaded = out.stdout.strip().splitlines()
     assert reason in {r.value for r in Reason}
     assert loaded == "[]"
+    # the same decision as the in-process trained router (an independent path: no ONNX)
+    expected = trained_svm.router().route("How do I appeal a parking ticket in court?")
+    assert (route, reason) == (str(expected.route), expected.reason.value)
+    assert float(confidence) == pytest.approx(expected.confidence, abs=1e-5)

@@ -364,17 +364,29 @@ def test_cli_workers_share_reloads_and_stop_gracefully(model_dir: Path, uncertai
                             "--judge-url", fake.base_url, "--judge-model", "fake"])
         try:
             assert httpx.post(f"{url}/admin/reload", timeout=30).json()["ok"]
-            pids = {}
-            for _ in range(40):  # connections spread over both workers
+            pids: dict[int, int] = {}
+            for _ in range(400):  # fresh connections until both workers have answered
                 with httpx.Client(base_url=url) as c:
                     h = c.get("/healthz").json()
                 pids[h["pid"]] = h["model"]["generation"]
+                if len(pids) == 2:
+                    break
+            assert len(pids) == 2, f"only worker(s) {sorted(pids)} answered"
+            assert proc.pid not in pids
             assert set(pids.values()) == {2}
             proc.send_signal(signal.SIGHUP)
-            for _ in range(200):
-                if httpx.get(f"{url}/healthz").json()["model"]["generation"] == 3:
+            seen: dict[int, int] = {}
+            for _ in range(400):  # until each worker reports the reload
+                with httpx.Client(base_url=url) as c:
+                    h = c.get("/healthz").json()
+                if h["model"]["generation"] == 3:
+                    seen[h["pid"]] = 3
+                if set(seen) == set(pids):
                     break
-                time.sleep(0.05)
+                time.sleep(0.02)
+            else:
+                pytest.fail(f"SIGHUP did not reload every worker: generation 3 seen only on {sorted(seen)} of {sorted(pids)}")
+            assert seen == dict.fromkeys(pids, 3)
 
             async def in_flight() -> httpx.Response:
                 async with httpx.AsyncClient(base_url=url, timeout=30) as c:

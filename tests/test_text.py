@@ -42,6 +42,11 @@ def test_non_text_is_refused() -> None:
 def test_huge_text_is_capped() -> None:
     out = clean("word " * 300_000)  # 1.5 MB
     assert len(out) <= MAX_CHARS
+    assert len(out) == MAX_CHARS  # cut to exactly the cap, not shorter
+    assert out == ("word " * 300_000)[:MAX_CHARS]  # the start of the text is kept
+    assert clean("x" * (MAX_CHARS + 1)) == "x" * MAX_CHARS
+    assert clean("x" * MAX_CHARS) == "x" * MAX_CHARS  # at the cap nothing is cut
+    assert clean("y" * 10, max_chars=4) == "yyyy"
 
 
 def test_emoji_only_is_kept() -> None:

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from gqr.classifiers.base import Backend, FitData
-from gqr.classifiers.widemlp import WideMLPClassifier, _balanced_scores
+from gqr.classifiers.widemlp import WideMLPClassifier, _balanced_scores, _holdout
 from gqr.errors import MissingDependencyError, NotFittedError
 from gqr.features import HashingConfig
 from gqr.featurizers import from_spec
@@ -21,8 +21,6 @@ pytest.importorskip("torch")  # the widemlp extra
 
 # tiny and fast; higher learning rates than the defaults, which are set for ~50k rows
 TINY = {"n_selected": 2**12, "hidden": 24, "max_epochs": 4, "batch_size": 64, "patience": 2, "input_lr": 0.2, "lr": 0.01}
-
-
 
 
 def _onnx_logits(model: WideMLPClassifier, texts: list[str]) -> np.ndarray:
@@ -114,8 +112,18 @@ def test_early_stopping_stops_and_restores_best(small_corpus: Any) -> None:
 
 def test_without_validation_rows_holds_out_part_of_training(small_corpus: Any) -> None:
     data = FitData(small_corpus.train_texts, small_corpus.train_y, len(small_corpus.classes), seed=0)
-    model = WideMLPClassifier(**TINY).fit(data)
+    model = WideMLPClassifier(**{**TINY, "weight_dtype": "float32"}).fit(data)
     assert model.history_ and "val_loss" in model.history_[0]
+    n, fraction = len(small_corpus.train_texts), model.val_fraction
+    train_idx, val_idx = _holdout(n, fraction, 0)
+    assert len(val_idx) == round(n * fraction) and len(train_idx) == n - round(n * fraction)
+    assert not set(train_idx.tolist()) & set(val_idx.tolist())  # disjoint ...
+    assert sorted(train_idx.tolist() + val_idx.tolist()) == list(range(n))  # ... and covering every row
+    assert np.array_equal(_holdout(n, fraction, 0)[1], val_idx)  # seeded
+    # the recorded validation loss is measured on exactly those held-out rows
+    val_texts = [small_corpus.train_texts[i] for i in val_idx]
+    held_out, _ = _balanced_scores(model.decision_function(val_texts), small_corpus.train_y[val_idx])
+    assert held_out == pytest.approx(model.history_[model.best_epoch_ - 1]["val_loss"], abs=1e-4)
 
 
 def test_torch_global_state_is_restored(small_corpus: Any) -> None:

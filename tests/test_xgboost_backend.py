@@ -19,8 +19,6 @@ ort = pytest.importorskip("onnxruntime")
 TINY: dict[str, Any] = {"n_selected": 400, "n_estimators": 12, "max_depth": 4, "n_jobs": 1}
 
 
-
-
 def _onnx_logits(model: XGBoostClassifier, texts: list[str]) -> np.ndarray:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
