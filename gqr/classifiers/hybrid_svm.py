@@ -34,6 +34,14 @@ DEFAULT_HASHING = HashingConfig(n_features=2**17)
 _EPS2 = np.float32(1e-24)  # squared-norm floor: an all-zero row stays zero
 
 
+def _dot_used_rows(batch: SparseBatch, weights: np.ndarray) -> np.ndarray:
+    """``batch @ weights`` ([n_rows, w] float32) for float16 or float32 ``weights`` with one
+    row per feature id, widening only the rows the batch uses (the tables are large)."""
+    used, columns = np.unique(batch.ids, return_inverse=True)
+    compact = SparseBatch(columns.astype(np.int64).ravel(), batch.values, batch.segments, batch.n_rows)
+    return np.asarray(compact.to_csr(len(used)) @ weights[used].astype(np.float32), dtype=np.float32)
+
+
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows of ``x`` divided by their L2 norm (all-zero rows stay zero), in float32."""
     x = np.asarray(x, dtype=np.float32)
@@ -91,8 +99,7 @@ class HybridSVMClassifier:
     @staticmethod
     def _mean_vectors(tokens: SparseBatch, table: np.ndarray) -> np.ndarray:
         """L2-normalised count-weighted mean of token vectors, [n, dims] float32."""
-        sums = tokens.to_csr(table.shape[0]) @ table.astype(np.float32)
-        return unit_rows(sums)
+        return unit_rows(_dot_used_rows(tokens, table))
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, data: FitData) -> HybridSVMClassifier:
@@ -125,8 +132,8 @@ class HybridSVMClassifier:
         assert self.idf_ is not None and self.coef_hashed_ is not None and self.table_ is not None
         assert self.coef_embed_ is not None and self.intercept_ is not None
         hashed, tokens = split_batch(self.featurize(texts), self._hashing.n_features)
-        scores = self._hashed_tfidf(hashed, self.idf_) @ self.coef_hashed_.T.astype(np.float32)
-        scores = np.asarray(scores, dtype=np.float32)
+        weighted = tfidf_weights(hashed, self.idf_.astype(np.float32))
+        scores = _dot_used_rows(weighted, self.coef_hashed_.T)
         scores += self._mean_vectors(tokens, self.table_) @ self.coef_embed_.T
         return scores + self.intercept_
 
