@@ -21,13 +21,15 @@ import numpy as np
 
 from gqr.text import MAX_CHARS
 
-__all__ = ["HashingConfig", "SparseBatch", "count_unique", "fit_idf", "hash_texts", "tfidf_weights"]
+__all__ = ["HASHED_NGRAMS", "HashingConfig", "SparseBatch", "count_unique", "fit_idf", "hash_texts", "tfidf_weights"]
 
 _PRIME = np.uint64(2_147_483_647)  # 2**31 - 1: every product of two residues fits in uint64
 _BASE = np.uint64(1_000_003)
 _MAX_LEN = 4 * MAX_CHARS + 8  # normalised string: each char may gain a space on both sides
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _DIGIT = re.compile(r"\d")
+#: The featurizer kind (in manifests) of plain hashed n-gram counts.
+HASHED_NGRAMS = "hashed-ngrams"
 _CACHED_LEN = 1024  # strings up to this many code points reuse their n-gram spans
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 _EMPTY_U64 = np.empty(0, dtype=np.uint64)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gqr.errors import ManifestError
-from gqr.features import HashingConfig, SparseBatch, hash_texts
+from gqr.features import HASHED_NGRAMS, HashingConfig, SparseBatch, hash_texts
 
 __all__ = ["Featurizer", "from_spec"]
 
@@ -21,7 +21,7 @@ def from_spec(spec: dict[str, Any], files: dict[str, bytes]) -> Featurizer:
     """Return ``texts -> SparseBatch`` for a manifest's ``featurizer`` entry."""
     kind = spec.get("kind")
     try:
-        if kind == "hashed-ngrams":
+        if kind == HASHED_NGRAMS:
             config = HashingConfig.from_dict(spec)
             return lambda texts: hash_texts(texts, config)
         if kind == "hashed-ngrams+wordpiece":

@@ -22,9 +22,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from gqr.errors import NotFittedError
-from gqr.features import SparseBatch
+from gqr.features import HASHED_NGRAMS, HashingConfig, SparseBatch, hash_texts
 
-__all__ = ["Backend", "FitData", "check_fitted"]
+__all__ = ["Backend", "FitData", "HashedNgrams", "check_fitted"]
 
 
 @dataclass
@@ -67,3 +67,27 @@ def check_fitted(backend: Any, attribute: str) -> None:
         raise NotFittedError(
             f"{type(backend).__name__} is not fitted yet: call fit(...) first, or load a trained artifact"
         )
+
+
+class HashedNgrams:
+    """The featurizer half of a backend over plain hashed n-gram counts: ``hashing`` is a
+    ``HashingConfig``, its dict form (as stored in a manifest's params), or ``None`` for the
+    class's ``default_hashing``."""
+
+    hashing: HashingConfig | dict[str, Any] | None
+    default_hashing = HashingConfig()
+
+    @property
+    def _hashing(self) -> HashingConfig:
+        if isinstance(self.hashing, dict):
+            return HashingConfig.from_dict(self.hashing)
+        return self.hashing or self.default_hashing
+
+    def featurize(self, texts: Sequence[str]) -> SparseBatch:
+        return hash_texts(texts, self._hashing)
+
+    def featurizer_spec(self) -> dict[str, Any]:
+        return {"kind": HASHED_NGRAMS, **self._hashing.to_dict()}
+
+    def featurizer_files(self) -> dict[str, bytes]:
+        return {}

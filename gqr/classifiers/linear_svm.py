@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from gqr.classifiers.base import FitData, check_fitted
-from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, tfidf_weights
+from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
+from gqr.features import HashingConfig, fit_idf, tfidf_weights
 from gqr.graph import GraphBuilder
 
 __all__ = ["LinearSVMClassifier", "fit_linear_svm"]
@@ -29,7 +29,7 @@ def fit_linear_svm(X: Any, data: FitData, C: float, max_iter: int) -> tuple[np.n
     return coef, intercept
 
 
-class LinearSVMClassifier:
+class LinearSVMClassifier(HashedNgrams):
     """One-vs-rest linear SVM (scikit-learn ``LinearSVC``) on sublinear TF-IDF.
 
     ``decision_function`` gives the SVM margins; the router turns them into calibrated
@@ -38,20 +38,14 @@ class LinearSVMClassifier:
 
     name = "svm"
 
-    def __init__(self, *, C: float = 0.5, hashing: HashingConfig | None = None, max_iter: int = 2000) -> None:
+    def __init__(self, *, C: float = 0.5, hashing: HashingConfig | dict[str, Any] | None = None,
+                 max_iter: int = 2000) -> None:
         self.C = C
         self.hashing = hashing
         self.max_iter = max_iter
         self.coef_: np.ndarray | None = None
         self.intercept_: np.ndarray | None = None
         self.idf_: np.ndarray | None = None
-
-    @property
-    def _hashing(self) -> HashingConfig:
-        return self.hashing or HashingConfig()
-
-    def featurize(self, texts: Sequence[str]) -> SparseBatch:
-        return hash_texts(texts, self._hashing)
 
     def fit(self, data: FitData) -> LinearSVMClassifier:
         counts = self.featurize(data.texts)
@@ -67,12 +61,6 @@ class LinearSVMClassifier:
         assert self.coef_ is not None and self.intercept_ is not None and self.idf_ is not None
         X = tfidf_weights(self.featurize(texts), self.idf_).to_csr(self._hashing.n_features)
         return np.asarray(X @ self.coef_.T, dtype=np.float32) + self.intercept_
-
-    def featurizer_spec(self) -> dict[str, Any]:
-        return {"kind": "hashed-ngrams", **self._hashing.to_dict()}
-
-    def featurizer_files(self) -> dict[str, bytes]:
-        return {}
 
     def to_onnx(self) -> Any:
         check_fitted(self, "coef_")

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from gqr.calibration import log_softmax
-from gqr.classifiers.base import FitData, check_fitted
+from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
 from gqr.errors import require
-from gqr.features import HashingConfig, SparseBatch, fit_idf, gather_rows, hash_texts, tfidf_weights
+from gqr.features import HashingConfig, SparseBatch, fit_idf, gather_rows, tfidf_weights
 from gqr.graph import GraphBuilder
 
 __all__ = ["WideMLPClassifier"]
@@ -32,7 +32,7 @@ _WEIGHT_DTYPES = {"float16": np.float16, "float32": np.float32}
 _EVAL_BATCH = 4096
 
 
-class WideMLPClassifier:
+class WideMLPClassifier(HashedNgrams):
     """TF-IDF -> Linear(n_selected, hidden) -> ReLU -> Dropout -> Linear(hidden, k).
 
     Training is seeded (``FitData.seed``), runs with deterministic algorithms on a fixed
@@ -48,6 +48,9 @@ class WideMLPClassifier:
     """
 
     name = "widemlp"
+    # The paper's WideMLP reads a bag of words: word uni- and bigrams keep a query to a few
+    # dozen ids, so the wide layer gathers few rows and stays fast.
+    default_hashing = HashingConfig(char_ngrams=(0, 0))
 
     def __init__(
         self,
@@ -93,22 +96,6 @@ class WideMLPClassifier:
         self.best_epoch_: int | None = None
 
     # -- featurizer ---------------------------------------------------------------------------
-    @property
-    def _hashing(self) -> HashingConfig:
-        if isinstance(self.hashing, dict):
-            return HashingConfig.from_dict(self.hashing)
-        # The paper's WideMLP reads a bag of words: word uni- and bigrams keep a query to a few
-        # dozen ids, so the wide layer gathers few rows and stays fast.
-        return self.hashing or HashingConfig(char_ngrams=(0, 0))
-
-    def featurize(self, texts: Sequence[str]) -> SparseBatch:
-        return hash_texts(texts, self._hashing)
-
-    def featurizer_spec(self) -> dict[str, Any]:
-        return {"kind": "hashed-ngrams", **self._hashing.to_dict()}
-
-    def featurizer_files(self) -> dict[str, bytes]:
-        return {}
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, data: FitData) -> WideMLPClassifier:

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from gqr.classifiers.base import FitData, check_fitted
+from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
 from gqr.errors import ExportError, InvalidInputError, require
-from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, tfidf_weights
+from gqr.features import HashingConfig, SparseBatch, fit_idf, tfidf_weights
 from gqr.graph import GraphBuilder
 
 __all__ = ["XGBoostClassifier"]
@@ -42,7 +42,7 @@ ML_OPSET = 3
 _ABSENT = ("zero", "missing")
 
 
-class XGBoostClassifier:
+class XGBoostClassifier(HashedNgrams):
     """Multi-class XGBoost (softprob) on the ``n_selected`` most class-dependent n-grams.
 
     ``decision_function`` returns XGBoost's raw margins (before softmax); the router turns
@@ -54,7 +54,7 @@ class XGBoostClassifier:
     def __init__(
         self,
         *,
-        hashing: HashingConfig | None = None,
+        hashing: HashingConfig | dict[str, Any] | None = None,
         n_selected: int = 4000,
         min_df: int = 3,
         n_estimators: int = 200,
@@ -88,13 +88,6 @@ class XGBoostClassifier:
         self.column_of_: np.ndarray | None = None  # hashed id -> column; unselected -> n_selected
         self.booster_: Any = None
         self.n_classes_: int | None = None
-
-    @property
-    def _hashing(self) -> HashingConfig:
-        return self.hashing or HashingConfig()
-
-    def featurize(self, texts: Sequence[str]) -> SparseBatch:
-        return hash_texts(texts, self._hashing)
 
     # -- training ---------------------------------------------------------------------------
     def fit(self, data: FitData) -> XGBoostClassifier:
@@ -179,12 +172,6 @@ class XGBoostClassifier:
         X = self._matrix(tfidf_weights(self.featurize(texts), self.idf_))
         margins = self.booster_.inplace_predict(X, predict_type="margin", missing=np.nan)
         return np.asarray(margins, dtype=np.float32).reshape(len(texts), self.n_classes_)
-
-    def featurizer_spec(self) -> dict[str, Any]:
-        return {"kind": "hashed-ngrams", **self._hashing.to_dict()}
-
-    def featurizer_files(self) -> dict[str, bytes]:
-        return {}
 
     # -- export -----------------------------------------------------------------------------
     def to_onnx(self) -> Any:
