@@ -25,7 +25,15 @@ import numpy as np
 
 from gqr import __version__
 from gqr.decision import Source
-from gqr.metrics import BenchScores, SetRows, confusion_matrix, id_accuracy, latency_summary, rejection_accuracy
+from gqr.metrics import (
+    BenchScores,
+    SetRows,
+    confusion_matrix,
+    id_accuracy,
+    latency_summary,
+    primary_id_set,
+    rejection_accuracy,
+)
 from gqr.report._write import RESULTS_FORMAT
 from gqr.router import Router
 from gqr.training import TrainConfig, TrainingSet, train_router
@@ -54,7 +62,7 @@ PACKAGES = ("gqr", "numpy", "scipy", "onnxruntime", "onnx", "scikit-learn", "xgb
 class EvalSuite:
     """Evaluation data: ID sets as (texts, domains) and OOD sets as texts (all must be rejected).
 
-    The first ID set is the primary one (it enters the GQR score).
+    ``primary_id`` names the ID set that enters the GQR score (``metrics.primary_id_set``).
     """
 
     id_sets: dict[str, tuple[list[str], list[str]]]
@@ -63,7 +71,7 @@ class EvalSuite:
 
     @property
     def primary_id(self) -> str:
-        return "id_exact" if "id_exact" in self.id_sets else next(iter(self.id_sets))
+        return primary_id_set(list(self.id_sets))
 
 
 @dataclass

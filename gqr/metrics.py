@@ -14,7 +14,7 @@ __all__ = [
     "BenchScores",
     "SetRows",
     "confusion_matrix",
-    "gqr_score",
+    "primary_id_set",
     "harmonic_mean",
     "id_accuracy",
     "latency_summary",
@@ -43,9 +43,10 @@ def rejection_accuracy(predicted: Sequence[str | None]) -> float:
     return float(np.mean([p is None for p in predicted])) if predicted else float("nan")
 
 
-def gqr_score(id_acc: float, ood_accs: Mapping[str, float]) -> float:
-    """Harmonic mean of ID accuracy and the mean accuracy over the OOD sets."""
-    return harmonic_mean(id_acc, float(np.mean(list(ood_accs.values()))))
+def primary_id_set(names: Sequence[str]) -> str:
+    """The ID set whose accuracy enters the GQR score: the exact GQR-Bench ID sample
+    (``id_exact``) when present, else the first set."""
+    return "id_exact" if "id_exact" in names else names[0]
 
 
 def confusion_matrix(predicted: Sequence[str | None], expected: Sequence[str | None], labels: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -82,7 +83,7 @@ class BenchScores:
     @property
     def id_accuracy(self) -> float:
         """The primary ID accuracy: the exact GQR-Bench ID sample when present."""
-        return self.id_sets.get("id_exact", next(iter(self.id_sets.values())))
+        return self.id_sets[primary_id_set(list(self.id_sets))]
 
     @property
     def ood_accuracy(self) -> float:

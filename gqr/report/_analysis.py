@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gqr.metrics import SetRows, reliability, threshold_sweep, zone_summary
+from gqr.metrics import SetRows, primary_id_set, reliability, threshold_sweep, zone_summary
 from gqr.report._bootstrap import bootstrap_scores
 from gqr.report._judge_sim import simulate_judge
 from gqr.report.paper import PAPER_JUDGE, PAPER_JUDGE_ACCURACY
@@ -29,7 +29,7 @@ def primary_id(results: dict[str, Any], model: dict[str, Any]) -> str:
     id_sets = list(model.get("id_sets", {}))
     if name in id_sets:
         return str(name)
-    return "id_exact" if "id_exact" in id_sets else id_sets[0]
+    return primary_id_set(id_sets)
 
 
 def _analyze_model(results: dict[str, Any], model: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from gqr.metrics import harmonic_mean
+
 __all__ = ["bootstrap_scores"]
 
 
@@ -56,7 +58,7 @@ def bootstrap_scores(
     estimates = {
         "id_accuracy": id_hat,
         "ood_accuracy": ood_hat,
-        "gqr_score": 2 * id_hat * ood_hat / (id_hat + ood_hat) if id_hat + ood_hat > 0 else 0.0,
+        "gqr_score": harmonic_mean(id_hat, ood_hat),
     }
     if unsafe:
         estimates["unsafe_average"] = float(np.mean([np.mean(ood_correct[s]) for s in unsafe_sets if s in ood_correct]))

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from gqr.metrics import REJECTED
+from gqr.metrics import REJECTED, primary_id_set
 from gqr.report.paper import QUOTED
 
 __all__ = ["Table", "all_tables", "best_model", "fmt", "measured"]
@@ -86,7 +86,7 @@ def _set_names(results: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def leaderboard(results: dict[str, Any], quoted: bool = True) -> Table:
     id_names, ood_names = _set_names(results)
-    primary = results.get("settings", {}).get("primary_id", "id_exact")
+    primary = results.get("settings", {}).get("primary_id") or primary_id_set(id_names)
     others = [n for n in id_names if n != primary]
     columns = ["router", *ood_names, "unsafe avg", "OOD acc", f"ID acc ({primary})", *[f"ID acc ({n})" for n in others],
                "GQR score", "p50 ms", "p99 ms", "batch q/s", "size MB", "train s", "source"]
@@ -141,7 +141,7 @@ def _best_cells(rows: list[list[str]], columns: list[str], first: int, last: int
 
 def intervals(results: dict[str, Any]) -> Table:
     id_names, _ = _set_names(results)
-    primary = results.get("settings", {}).get("primary_id", "id_exact")
+    primary = results.get("settings", {}).get("primary_id") or primary_id_set(id_names)
     others = [n for n in id_names if n != primary]
     settings = results.get("analysis_settings", {}).get("bootstrap", {})
     columns = ["router", f"ID acc ({primary})", *[f"ID acc ({n})" for n in others], "OOD acc", "unsafe avg", "GQR score"]
