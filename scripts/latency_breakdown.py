@@ -1,0 +1,84 @@
+"""Where a single query's time goes: each serving stage timed alone, then interleaved as in
+``Router.route`` (numpy featurisation and ONNX Runtime evict each other's caches).
+
+Usage::
+
+    python scripts/latency_breakdown.py [--model DIR] [--queries FILE.jsonl] [--n 400]
+
+Prints the p50 in microseconds per stage (best of five passes over the queries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gqr import Router
+from gqr.rules import match_unsafe
+from gqr.text import clean
+
+
+def p50_us(fn: Callable[[Any], Any], items: Sequence[Any], passes: int = 5) -> float:
+    best = float("inf")
+    for _ in range(passes):
+        times = []
+        for item in items:
+            start = time.perf_counter_ns()
+            fn(item)
+            times.append(time.perf_counter_ns() - start)
+        best = min(best, float(np.percentile(times, 50)) / 1e3)
+    return best
+
+
+def main() -> None:
+    default_queries = Path(os.environ.get("GQR_DATA_DIR", "../shared/data/gqr-bench")) / "ood" / "web_questions.jsonl"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    parser.add_argument("--queries", default=str(default_queries), help="JSONL file with a 'text' field")
+    parser.add_argument("--n", type=int, default=400, help="queries to time")
+    args = parser.parse_args()
+
+    router = Router.load(args.model)
+    with open(args.queries, encoding="utf-8") as fh:
+        queries = [json.loads(line)["text"] for line in fh if line.strip()][: args.n]
+    cleaned = [clean(q) for q in queries]
+    scorer = router.scorer
+    feeds = [scorer.featurize([c]).onnx_feeds() for c in cleaned]
+    outputs = [scorer.session.run(["logits", "probabilities"], f) for f in feeds]
+
+    def interleaved(stage: str) -> float:
+        times = []
+        for _ in range(3):
+            for c in cleaned:
+                t0 = time.perf_counter_ns()
+                f = scorer.featurize([c]).onnx_feeds()
+                t1 = time.perf_counter_ns()
+                scorer.session.run(["logits", "probabilities"], f)
+                t2 = time.perf_counter_ns()
+                times.append(t1 - t0 if stage == "featurize" else t2 - t1)
+        return float(np.percentile(times, 50)) / 1e3
+
+    rows = {
+        "route() end to end": p50_us(router.route, queries),
+        "clean": p50_us(clean, queries),
+        "featurize, alone": p50_us(lambda c: scorer.featurize([c]).onnx_feeds(), cleaned),
+        "ONNX Runtime, alone": p50_us(lambda f: scorer.session.run(["logits", "probabilities"], f), feeds),
+        "featurize, interleaved": interleaved("featurize"),
+        "ONNX Runtime, interleaved": interleaved("onnx"),
+        "guard": p50_us(lambda o: router.guard.decide(o[0], o[1], router.coverage), outputs),
+        "rules": p50_us(match_unsafe, cleaned),
+    }
+    print(f"{len(queries)} queries from {args.queries}; p50 µs (best of passes)")
+    for name, value in rows.items():
+        print(f"  {name:<28}{value:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
