@@ -1,4 +1,5 @@
-"""Options and helpers shared by CLI commands (the only place that reads GQR_* variables)."""
+"""Options and helpers shared by CLI commands (the judge settings from GQR_JUDGE_*; the data
+directories from GQR_DATA_DIR / GQR_TRAIN_DIR are resolved by ``gqr.datasets``)."""
 
 from __future__ import annotations
 

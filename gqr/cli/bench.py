@@ -49,7 +49,8 @@ def bench(
     names = [m.strip() for m in models.split(",") if m.strip()]
     unknown = [m for m in names if m not in BACKENDS]
     if unknown or not names:
-        raise usage_error(f"unknown model(s) {unknown}; choose from {', '.join(BACKENDS)}")
+        what = f"unknown model(s) {unknown}" if unknown else "--models is empty"
+        raise usage_error(f"{what}; choose from {', '.join(BACKENDS)}")
     judge = judge_config(judge_url, judge_model, judge_timeout)
     prepare_outputs(json_out, report)  # fail before the long run, not after it
     benchmark = load_bench(data_dir, train_dir)

@@ -50,7 +50,7 @@ def detect_format(path: Path, format: str | None) -> str:
     if found is None:
         raise DataFormatError(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
-            f"use one of {sorted(FORMATS)} or pass format=..."
+            f"rename it to one of {sorted(FORMATS)} (in Python you can also pass format=...)"
         )
     return found
 
