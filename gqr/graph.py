@@ -54,21 +54,34 @@ class GraphBuilder:
         return self.const(np.array(axes, dtype=np.int64), "axes")
 
     # -- sparse building blocks -------------------------------------------------------------
-    def tfidf(self, idf: np.ndarray) -> str:
-        """Sublinear TF-IDF of the raw counts in ``values``, L2-normalised per row; [n, L]."""
+    def tfidf(self, idf: np.ndarray | str) -> str:
+        """Sublinear TF-IDF of the raw counts in ``values``, L2-normalised per row; [n, L].
+        ``idf`` is the IDF table (gathered at ``ids`` here) or a tensor of it, already gathered."""
         present = self.op("Greater", ["values", self.const(np.float32(0.0))])
         counts = self.op("Max", ["values", self.const(np.float32(1.0))])
         tf = self.op("Add", [self.const(np.float32(1.0)), self.op("Log", [counts])])
-        w = self.op("Mul", [tf, self.op("Gather", [self.const(idf.astype(np.float32), "idf"), "ids"])])
-        w = self.op("Where", [present, w, self.const(np.float32(0.0))])
-        row_sq = self.op("ReduceSum", [self.op("Mul", [w, w]), self.axes(1)], keepdims=1)
-        norm = self.op("Sqrt", [self.op("Max", [row_sq, self.const(np.float32(1e-24))])])
-        return self.op("Div", [w, norm], "tfidf")
+        if not isinstance(idf, str):
+            idf = self.op("Gather", [self.const(idf.astype(np.float32), "idf"), "ids"])
+        w = self.op("Where", [present, self.op("Mul", [tf, idf]), self.const(np.float32(0.0))])
+        return self.unit_rows(w)
+
+    def unit_rows(self, x: str) -> str:
+        """``x`` [n, w] divided by its row norm (floored so an all-zero row stays zero)."""
+        square = self.op("ReduceSum", [self.op("Mul", [x, x]), self.axes(1)], keepdims=1)
+        return self.op("Div", [x, self.op("Sqrt", [self.op("Max", [square, self.const(np.float32(1e-24))])])])
+
+    def gather_rows(self, matrix: np.ndarray, ids: str = "ids", hint: str = "W") -> str:
+        """Rows ``matrix[ids]`` of an initializer; float16 storage (half the artifact size) is
+        widened to float32 after the gather, so only the rows used are converted."""
+        stored = matrix if matrix.dtype == np.float16 else matrix.astype(np.float32)
+        rows = self.op("Gather", [self.const(np.ascontiguousarray(stored), hint), ids])
+        if stored.dtype == np.float16:
+            rows = self.op("Cast", [rows], to=self.onnx.TensorProto.FLOAT)
+        return rows
 
     def sparse_matmul(self, weights: np.ndarray, values: str, ids: str = "ids") -> str:
         """``X @ weights`` for the padded sparse X given by (``ids``, ``values``) -> [n, k]."""
-        rows = self.op("Gather", [self.const(np.ascontiguousarray(weights.astype(np.float32)), "W"), ids])
-        return self.weighted_rows(rows, values)
+        return self.weighted_rows(self.gather_rows(weights, ids), values)
 
     def weighted_rows(self, rows: str, values: str) -> str:
         """``sum_j values[i, j] * rows[i, j, :]`` as a batched MatMul -> [n, k]."""

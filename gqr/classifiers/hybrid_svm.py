@@ -160,38 +160,18 @@ class HybridSVMClassifier:
         hashed_ids = g.op("Min", ["ids", g.const(np.int64(n_features))])
         ngrams = np.hstack([self.idf_[:, None], self.coef_hashed_.T])
         ngrams = np.vstack([ngrams, np.zeros((1, 1 + k), np.float16)])
-        rows = _gather_f16(g, ngrams, hashed_ids, "ngram_idf_W")
+        rows = g.gather_rows(ngrams, hashed_ids, "ngram_idf_W")
         idf, coef = g.op("Split", [rows, g.const(np.array([1, k], np.int64))], n_out=2, axis=2)
-        weights = _tfidf(g, g.op("Squeeze", [idf, g.axes(2)]))
+        weights = g.tfidf(g.op("Squeeze", [idf, g.axes(2)]))
         scores = g.weighted_rows(coef, weights)
         # tokens: unit-length sum of static vectors (= unit-length mean), then the SVM's weights
         tok_ids, tok_values = _token_columns(g, n_features)
         table = np.vstack([np.zeros((1, dims), np.float16), self.table_])
         shifted = g.op("Max", [g.op("Sub", [tok_ids, g.const(np.int64(n_features - 1))]), g.const(np.int64(0))])
-        vectors = g.weighted_rows(_gather_f16(g, table, shifted, "token_table"), tok_values)
-        embed_scores = g.op("MatMul", [_unit_rows(g, vectors), g.const(np.ascontiguousarray(self.coef_embed_.T), "W_embed")])
+        vectors = g.weighted_rows(g.gather_rows(table, shifted, "token_table"), tok_values)
+        embed_scores = g.op("MatMul", [g.unit_rows(vectors), g.const(np.ascontiguousarray(self.coef_embed_.T), "W_embed")])
         out = g.op("Add", [g.op("Add", [scores, embed_scores]), g.const(self.intercept_, "b")])
         return g.finish(out, k)
-
-
-def _gather_f16(g: GraphBuilder, matrix: np.ndarray, ids: str, hint: str) -> str:
-    """Rows ``matrix[ids]`` of a float16 initializer, cast to float32."""
-    rows = g.op("Gather", [g.const(np.ascontiguousarray(matrix.astype(np.float16)), hint), ids])
-    return g.op("Cast", [rows], to=g.onnx.TensorProto.FLOAT)
-
-
-def _unit_rows(g: GraphBuilder, x: str) -> str:
-    """``x / max(||x||, 1e-12)`` row by row, as ``unit_rows``."""
-    square = g.op("ReduceSum", [g.op("Mul", [x, x]), g.axes(1)], keepdims=1)
-    return g.op("Div", [x, g.op("Sqrt", [g.op("Max", [square, g.const(_EPS2)])])])
-
-
-def _tfidf(g: GraphBuilder, idf: str) -> str:
-    """``GraphBuilder.tfidf`` with the IDF of each column given ([n, L]; 0 for token columns)."""
-    present = g.op("Greater", ["values", g.const(np.float32(0.0))])
-    tf = g.op("Add", [g.const(np.float32(1.0)), g.op("Log", [g.op("Max", ["values", g.const(np.float32(1.0))])])])
-    w = g.op("Where", [present, g.op("Mul", [tf, idf]), g.const(np.float32(0.0))])
-    return _unit_rows(g, w)
 
 
 def _token_columns(g: GraphBuilder, n_features: int) -> tuple[str, str]:

@@ -182,11 +182,7 @@ class WideMLPClassifier(HashedNgrams):
         values = g.tfidf(self.idf_)  # [n, L]; padding has value 0
         compact = g.op("Gather", [g.const(self._lookup(), "lookup"), "ids"], "compact_ids")
         stored = np.vstack([self.input_weights_, np.zeros((1, self.input_weights_.shape[1]), self.input_weights_.dtype)])
-        if stored.dtype == np.float32:
-            hidden = g.sparse_matmul(stored, values, ids=compact)
-        else:  # half-precision storage: gather the rows, widen only those to float32
-            rows = g.op("Cast", [g.op("Gather", [g.const(stored, "W1"), compact])], to=g.onnx.TensorProto.FLOAT)
-            hidden = g.weighted_rows(rows, values)
+        hidden = g.sparse_matmul(stored, values, ids=compact)
         hidden = g.op("Relu", [g.op("Add", [hidden, g.const(self.hidden_bias_, "b1")])])
         logits = g.op("MatMul", [hidden, g.const(np.ascontiguousarray(self.output_weights_.T), "W2")])
         out = g.op("Add", [logits, g.const(self.output_bias_, "b2")])
