@@ -14,9 +14,9 @@ import pytest
 from conftest import Corpus, training_set
 
 from gqr.classifiers import BACKENDS, make_backend
-from gqr.classifiers.base import Backend
+from gqr.classifiers.base import Backend, FitData
 from gqr.decision import Reason
-from gqr.errors import NotFittedError
+from gqr.errors import InvalidInputError, NotFittedError
 from gqr.router import Router
 from gqr.training import TrainConfig, train_router
 
@@ -116,3 +116,13 @@ def test_bad_rows_do_not_stop_a_batch(trained: tuple[Any, Path]) -> None:
     assert len(out) == 5
     assert out[0].reason is Reason.INVALID_INPUT and out[2].reason is Reason.INVALID_INPUT
     assert {out[1].reason, out[3].reason, out[4].reason} <= set(Reason) - {Reason.INVALID_INPUT}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_backend_refuses_bad_sample_weights_the_same_way(name: str, small_corpus: Corpus) -> None:
+    """One check (``FitData.weights``) for every backend: negative, all-zero, NaN or short."""
+    n = len(small_corpus.train_y)
+    for bad in (-np.ones(n), np.zeros(n), np.r_[np.ones(n - 1), np.nan], np.ones(n - 1)):
+        with pytest.raises(InvalidInputError, match="sample_weight"):
+            make_backend(name, **TINY[name]).fit(small_corpus.fit_data(sample_weight=bad))
+    assert FitData(["a b", "c d"], np.array([0, 1]), 2, sample_weight=np.array([1.0, 3.0])).weights().tolist() == [0.5, 1.5]

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from gqr.errors import NotFittedError
+from gqr.errors import InvalidInputError, NotFittedError
 from gqr.features import HASHED_NGRAMS, HashingConfig, SparseBatch, hash_texts
 
 __all__ = ["Backend", "FitData", "HashedNgrams", "check_fitted"]
@@ -42,6 +42,16 @@ class FitData:
     val_y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     sample_weight: np.ndarray | None = None
     seed: int = 0
+
+    def weights(self) -> np.ndarray | None:
+        """``sample_weight`` as float64 with mean 1 (``None`` stays ``None``); raises
+        ``InvalidInputError`` unless it holds one finite, non-negative weight per text, not all 0."""
+        if self.sample_weight is None:
+            return None
+        w = np.asarray(self.sample_weight, dtype=np.float64)
+        if w.shape != (len(self.texts),) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+            raise InvalidInputError("sample_weight must hold one finite, non-negative weight per text (not all zero)")
+        return w / w.mean()
 
 
 @runtime_checkable

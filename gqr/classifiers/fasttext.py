@@ -37,9 +37,7 @@ def _replicate(n: int, sample_weight: np.ndarray | None, rng: np.random.Generato
     balance is applied by resampling."""
     if sample_weight is None:
         return np.arange(n)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
-        raise InvalidInputError("sample_weight must hold one finite, non-negative weight per text (not all zero)")
+    w = np.asarray(sample_weight, dtype=np.float64)  # checked by FitData.weights
     w = w * n / w.sum()
     repeats = np.floor(w).astype(np.int64) + (rng.random(n) < w - np.floor(w))
     return np.repeat(np.arange(n), repeats)
@@ -122,7 +120,7 @@ class FastTextClassifier:
             )
         rng = np.random.default_rng(data.seed)
         tokens = [tokenize(t) for t in data.texts]
-        order = rng.permutation(_replicate(len(y), data.sample_weight, rng))  # fastText reads lines in order
+        order = rng.permutation(_replicate(len(y), data.weights(), rng))  # fastText reads lines in order
         with tempfile.TemporaryDirectory(prefix="gqr-fasttext-") as tmp:
             path = os.path.join(tmp, "train.txt")
             with open(path, "w", encoding="utf-8", newline="\n") as fh:

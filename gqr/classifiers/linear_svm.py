@@ -20,7 +20,7 @@ def fit_linear_svm(X: Any, data: FitData, C: float, max_iter: int) -> tuple[np.n
     from sklearn.svm import LinearSVC
 
     svm = LinearSVC(C=C, max_iter=max_iter, random_state=data.seed, dual=True)
-    svm.fit(X, data.y, sample_weight=data.sample_weight)
+    svm.fit(X, data.y, sample_weight=data.weights())
     coef = svm.coef_.astype(np.float64)
     intercept = svm.intercept_.astype(np.float64)
     if data.n_classes == 2 and coef.shape[0] == 1:

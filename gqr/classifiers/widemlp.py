@@ -141,8 +141,9 @@ class WideMLPClassifier(HashedNgrams):
 
     def _sample_weight(self, data: FitData) -> np.ndarray:
         y = np.asarray(data.y, dtype=np.int64)
-        if data.sample_weight is not None:
-            w = np.asarray(data.sample_weight, dtype=np.float64)
+        given = data.weights()
+        if given is not None:
+            w = given
         elif self.class_weight == "balanced":
             w = _balanced(y, data.n_classes)
         else:

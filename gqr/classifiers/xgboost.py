@@ -101,10 +101,8 @@ class XGBoostClassifier(HashedNgrams):
                 f"need n_classes >= 2 and one label in [0, n_classes) per text; got n_classes={k}, "
                 f"{len(data.texts)} texts, {len(y)} labels"
             )
-        weight = np.ones(y.size) if data.sample_weight is None else np.asarray(data.sample_weight, np.float64)
-        if weight.shape != y.shape or not np.all(weight >= 0) or weight.sum() <= 0:
-            raise InvalidInputError("sample_weight needs one non-negative weight per text, not all zero")
-        weight = weight / weight.mean()  # so min_child_weight / reg_lambda mean the same at any scale
+        given = data.weights()  # mean 1: min_child_weight / reg_lambda mean the same at any scale
+        weight = np.ones(y.size) if given is None else given
 
         n_features = self._hashing.n_features
         counts = self.featurize(data.texts)
