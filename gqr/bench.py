@@ -25,6 +25,7 @@ import numpy as np
 
 from gqr import __version__
 from gqr.decision import Source
+from gqr.errors import InvalidInputError
 from gqr.metrics import (
     BenchScores,
     SetRows,
@@ -36,6 +37,8 @@ from gqr.metrics import (
 )
 from gqr.report._write import RESULTS_FORMAT
 from gqr.router import Router
+from gqr.runtime import OUTPUTS, OnnxScorer
+from gqr.text import clean
 from gqr.training import TrainConfig, TrainingSet, train_router
 
 __all__ = [
@@ -254,6 +257,33 @@ def _latency(router: Router, queries: Sequence[str], repeats: int,
     return latency_summary(times), len(batch) / (time.perf_counter() - t0)
 
 
+def _stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict[str, float]:
+    """p50 of the two stages of one query, timed one after the other as ``route`` runs them:
+    ``featurize_p50_us`` (numpy, text to graph inputs) and ``onnx_p50_us`` (the ONNX Runtime
+    call alone). Empty for a scorer that is not an ONNX session."""
+    scorer = router.scorer
+    if not isinstance(scorer, OnnxScorer):
+        return {}
+    texts = []
+    for q in queries:
+        try:
+            texts.append(clean(q, router.max_chars))
+        except InvalidInputError:
+            continue
+    featurize, onnx = [], []
+    for _ in range(repeats):
+        for text in texts:
+            t0 = time.perf_counter()
+            feeds = scorer.featurize([text]).onnx_feeds()
+            t1 = time.perf_counter()
+            scorer.session.run(list(OUTPUTS), feeds)
+            featurize.append(t1 - t0)
+            onnx.append(time.perf_counter() - t1)
+    if not texts:
+        return {}
+    return {"featurize_p50_us": latency_summary(featurize)["p50_us"], "onnx_p50_us": latency_summary(onnx)["p50_us"]}
+
+
 def _rows(router: Router, truth: Sequence[str | None], decisions: Sequence[Any], probs: np.ndarray) -> SetRows:
     index = {name: i for i, name in enumerate(router.labels)}
     d = len(router.labels)
@@ -359,6 +389,7 @@ def run_benchmark(
         ev = evaluate(router, suite)
         say(f"{name}: timing")
         latency, qps = _latency(router, queries, latency_repeats, batch)
+        latency.update(_stage_latency(router, queries, latency_repeats))
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
         result = ModelResult(name, ev.scores, latency, qps, size, train_seconds, str(path), val_metrics,
                              ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows)
@@ -380,14 +411,14 @@ def leaderboard(result: BenchmarkResult) -> str:
         return "(no models)"
     ood_names = list(result.models[0].scores.ood_sets)
     id_names = list(result.models[0].scores.id_sets)
-    head = ["model", *ood_names, "unsafe_avg", "ood_acc", *id_names, "gqr", "p50_us", "p99_us", "qps", "MB"]
+    head = ["model", *ood_names, "unsafe_avg", "ood_acc", *id_names, "gqr", "p50_us", "onnx_p50_us", "p99_us", "qps", "MB"]
     rows = [head]
     for m in result.models:
         s = m.scores
         rows.append([
             m.name, *[f"{s.ood_sets[n]:.3f}" for n in ood_names], f"{s.unsafe_average:.3f}", f"{s.ood_accuracy:.3f}",
             *[f"{s.id_sets[n]:.3f}" for n in id_names], f"{s.gqr_score:.3f}",
-            f"{m.latency.get('p50_us', float('nan')):.0f}", f"{m.latency.get('p99_us', float('nan')):.0f}",
+            *[f"{m.latency.get(k, float('nan')):.0f}" for k in ("p50_us", "onnx_p50_us", "p99_us")],
             f"{m.batch_qps:.0f}" if m.batch_qps is not None else "-", f"{m.size_bytes / 1e6:.1f}",
         ])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]

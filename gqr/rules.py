@@ -66,9 +66,15 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
 )
 
 
+#: any rule's gate word: one C-level scan rules out most queries before any per-rule test
+_ANY_GATE = re.compile("|".join(re.escape(word) for _, needs, _ in _RULES for word in needs))
+
+
 def match_unsafe(text: str) -> str | None:
     """The name of the first rule that ``text`` matches, or ``None``."""
     folded = text.casefold()
+    if _ANY_GATE.search(folded) is None:
+        return None
     for name, needs, pattern in _RULES:
         if any(word in folded for word in needs) and pattern.search(text):
             return name

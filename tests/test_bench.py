@@ -104,13 +104,15 @@ def test_results_json_has_settings_machine_and_packages(tiny: BenchmarkResult, t
     assert model["gqr_score"] == pytest.approx(tiny.models[0].scores.gqr_score)
     assert list(model["ood_sets"]) == OOD  # benchmark order survives the file
     assert SetRows.from_dict(model["rows"]["olid"]).correct.mean() == pytest.approx(model["ood_sets"]["olid"], abs=1e-9)
+    stages = model["latency"]
+    assert stages["onnx_p50_us"] > 0 and stages["featurize_p50_us"] > 0  # the two stages of route(), timed apart
     ci = model["analysis"]["ci"]["gqr_score"]
     assert ci["low"] <= model["gqr_score"] <= ci["high"]
 
 
 def test_plain_leaderboard_lists_every_set(tiny: BenchmarkResult) -> None:
     text = leaderboard(tiny)
-    assert all(name in text for name in OOD) and "svm" in text and "gqr" in text
+    assert all(name in text for name in OOD) and "svm" in text and "gqr" in text and "onnx_p50_us" in text
 
 
 def test_router_plus_judge_row_against_a_real_http_server(

@@ -79,7 +79,7 @@ def test_leaderboard_in_the_papers_layout(report_dir: Path, results: dict[str, A
     cols = [c.strip() for c in header.strip("|").split("|")]
     assert cols[1:8] == OOD
     assert cols[8:] == ["unsafe avg", "OOD acc", "ID acc (id_exact)", "ID acc (id_heldout)", "GQR score", "p50 ms",
-                        "p99 ms", "batch q/s", "size MB", "train s", "source"]
+                        "ONNX p50 ms", "p99 ms", "batch q/s", "size MB", "train s", "source"]
     svm_row = next(line for line in md.splitlines() if line.startswith("| svm |"))
     assert f"{results['models'][0]['gqr_score']:.3f}" in svm_row and svm_row.endswith("| measured |")
     assert md.count("†* |") == len(QUOTED) and "quoted: retraining" in md and CAVEAT in md
