@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -93,6 +94,11 @@ def _validate(manifest: Any, where: Path) -> GuardRule:
         value = getattr(guard, key)
         if guard.method == "msp" and not 0.0 <= value <= 1.0:
             raise ManifestError(f"{where / MANIFEST}: guard.{key} = {value} is outside [0, 1]")
+        if not math.isfinite(value):
+            raise ManifestError(f"{where / MANIFEST}: guard.{key} = {value} is not a finite number")
+    if guard.uncertain_low > guard.uncertain_high:
+        raise ManifestError(f"{where / MANIFEST}: guard.uncertain_low ({guard.uncertain_low}) is above "
+                            f"guard.uncertain_high ({guard.uncertain_high})")
     return guard
 
 

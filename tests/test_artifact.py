@@ -96,6 +96,18 @@ def test_threshold_out_of_range(artifact_copy: Path) -> None:
         read_artifact(artifact_copy)
 
 
+@pytest.mark.parametrize(
+    "guard, match",
+    [({"method": "energy", "threshold": float("inf")}, "not a finite number"),  # json reads 'Infinity'
+     ({"method": "energy", "uncertain_low": float("nan")}, "not a finite number"),
+     ({"uncertain_low": 0.7, "uncertain_high": 0.3}, "is above")],
+)
+def test_guard_numbers_out_of_range(artifact_copy: Path, guard: dict, match: str) -> None:
+    _edit_manifest(artifact_copy, lambda m: m["guard"].update(guard))
+    with pytest.raises(ManifestError, match=match):
+        read_artifact(artifact_copy)
+
+
 def test_missing_directory_and_file(tmp_path: Path, artifact_copy: Path) -> None:
     with pytest.raises(ArtifactNotFoundError):
         Router.load(tmp_path / "nope")
