@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gqr.artifact import MANIFEST, read_artifact
-from gqr.errors import require
+from gqr.errors import InvalidInputError, require
 
 __all__ = ["DECISION_COLUMNS", "RouteBatches", "artifact_files", "route_spark"]
 
@@ -74,7 +74,7 @@ class RouteBatches:
     def __init__(self, files: dict[str, bytes], text_col: str = "text", prefix: str = "gqr_",
                  uncertain: str = "model", coverage: float | None = None) -> None:
         if uncertain == "judge":
-            raise ValueError("the distributed path has no judge; use uncertain='model', 'reject' or 'accept'")
+            raise InvalidInputError("the distributed path has no judge; use uncertain='model', 'reject' or 'accept'")
         self.files, self.text_col, self.prefix = files, text_col, prefix
         self.uncertain, self.coverage = uncertain, coverage
         self.key = hashlib.sha256(files[MANIFEST]).hexdigest()[:16]
@@ -99,10 +99,10 @@ def route_spark(df: Any, model: str | os.PathLike[str], text_col: str = "text", 
     """``df`` (a Spark DataFrame) with the decision columns added, computed on the executors."""
     require("pyspark", "spark", "Distributed scoring on Spark")
     if text_col not in df.columns:
-        raise ValueError(f"column {text_col!r} not found; columns are {df.columns}")
+        raise InvalidInputError(f"column {text_col!r} not found; columns are {df.columns}")
     clash = [prefix + c for c in DECISION_COLUMNS if prefix + c in df.columns]
     if clash:
-        raise ValueError(f"the DataFrame already has column(s) {clash}; pass another prefix=")
+        raise InvalidInputError(f"the DataFrame already has column(s) {clash}; pass another prefix=")
     files = df.sparkSession.sparkContext.broadcast(artifact_files(model))
     columns = ", ".join(f"`{f.name.replace('`', '``')}` {f.dataType.simpleString()}" for f in df.schema.fields)
     extra = ", ".join(f"`{prefix}{name}` {kind}" for name, kind in DECISION_COLUMNS.items())

@@ -208,3 +208,20 @@ def test_spark_local_mode_matches_the_router(tmp_path: Path, svm_artifact: Path,
     assert [out[i]["gqr_route"] for i in range(40)] == [d.route for d in expected]
     assert [out[i]["gqr_reason"] for i in range(40)] == [d.reason.value for d in expected]
     assert out[40]["gqr_reason"] == out[41]["gqr_reason"] == "invalid_input"
+
+
+def test_executor_batches_match_the_router_without_spark(svm_artifact: Path, router: Router, texts: list[str]) -> None:
+    """What each Spark executor runs, on a pandas frame: same routes, bad rows marked, no judge."""
+    pd = pytest.importorskip("pandas", reason="needs the spark extra (pandas)")
+    from gqr.distributed import RouteBatches, artifact_files
+
+    files = artifact_files(svm_artifact)
+    with pytest.raises(InvalidInputError, match="no judge"):
+        RouteBatches(files, uncertain="judge")
+    frame = pd.DataFrame({"text": [*texts[:20], "", b"\xff\xfe"]})
+    out = RouteBatches(files)(frame)
+    expected = router.route_batch(texts[:20])
+    routes = [None if pd.isna(r) else r for r in out["gqr_route"]]  # pandas stores a missing str as NaN
+    assert routes[:20] == [d.route for d in expected] and None in routes[:20]
+    assert out["gqr_reason"].tolist()[20:] == ["invalid_input", "invalid_input"]
+    assert out["text"].tolist() == frame["text"].tolist()  # the input column is kept as it was

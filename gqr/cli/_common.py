@@ -44,9 +44,7 @@ def ensure_writable_dir(folder: Path, option: str) -> None:
 def load_bench(data_dir: Path | None, train_dir: Path | None) -> Any:
     from gqr.datasets import load_benchmark
 
-    data_dir = data_dir or (Path(os.environ["GQR_DATA_DIR"]) if os.environ.get("GQR_DATA_DIR") else None)
-    train_dir = train_dir or (Path(os.environ["GQR_TRAIN_DIR"]) if os.environ.get("GQR_TRAIN_DIR") else None)
-    return load_benchmark(data_dir, train_dir)
+    return load_benchmark(data_dir, train_dir)  # None: $GQR_DATA_DIR / $GQR_TRAIN_DIR, read there
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
