@@ -270,6 +270,8 @@ def _stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict
             texts.append(clean(q, router.max_chars))
         except InvalidInputError:
             continue
+    if not texts:
+        return {}
     featurize, onnx = [], []
     for _ in range(repeats):
         for text in texts:
@@ -279,8 +281,6 @@ def _stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict
             scorer.session.run(list(OUTPUTS), feeds)
             featurize.append(t1 - t0)
             onnx.append(time.perf_counter() - t1)
-    if not texts:
-        return {}
     return {"featurize_p50_us": latency_summary(featurize)["p50_us"], "onnx_p50_us": latency_summary(onnx)["p50_us"]}
 
 

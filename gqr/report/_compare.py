@@ -15,6 +15,7 @@ _FIXED: dict[str, bool | None] = {
     "ood_accuracy": True,
     "unsafe_average": True,
     "latency.p50_us": False,
+    "latency.onnx_p50_us": False,
     "latency.p99_us": False,
     "batch_qps": True,
     "size_bytes": False,
