@@ -53,6 +53,7 @@ __all__ = [
     "machine_info",
     "package_versions",
     "run_benchmark",
+    "stage_latency",
 ]
 
 RESULTS_VERSION = 1
@@ -257,7 +258,7 @@ def _latency(router: Router, queries: Sequence[str], repeats: int,
     return latency_summary(times), len(batch) / (time.perf_counter() - t0)
 
 
-def _stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict[str, float]:
+def stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict[str, float]:
     """p50 of the two stages of one query, timed one after the other as ``route`` runs them:
     ``featurize_p50_us`` (numpy, text to graph inputs) and ``onnx_p50_us`` (the ONNX Runtime
     call alone). Empty for a scorer that is not an ONNX session."""
@@ -389,7 +390,7 @@ def run_benchmark(
         ev = evaluate(router, suite)
         say(f"{name}: timing")
         latency, qps = _latency(router, queries, latency_repeats, batch)
-        latency.update(_stage_latency(router, queries, latency_repeats))
+        latency.update(stage_latency(router, queries, latency_repeats))
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
         result = ModelResult(name, ev.scores, latency, qps, size, train_seconds, str(path), val_metrics,
                              ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows)

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from gqr import Router
+from gqr.bench import stage_latency
 from gqr.rules import match_unsafe
+from gqr.runtime import OUTPUTS
 from gqr.text import clean
 
 
@@ -51,27 +53,17 @@ def main() -> None:
     cleaned = [clean(q) for q in queries]
     scorer = router.scorer
     feeds = [scorer.featurize([c]).onnx_feeds() for c in cleaned]
-    outputs = [scorer.session.run(["logits", "probabilities"], f) for f in feeds]
+    outputs = [scorer.session.run(list(OUTPUTS), f) for f in feeds]
 
-    def interleaved(stage: str) -> float:
-        times = []
-        for _ in range(3):
-            for c in cleaned:
-                t0 = time.perf_counter_ns()
-                f = scorer.featurize([c]).onnx_feeds()
-                t1 = time.perf_counter_ns()
-                scorer.session.run(["logits", "probabilities"], f)
-                t2 = time.perf_counter_ns()
-                times.append(t1 - t0 if stage == "featurize" else t2 - t1)
-        return float(np.percentile(times, 50)) / 1e3
+    stages = stage_latency(router, queries, repeats=3)  # as gqr bench times them
 
     rows = {
         "route() end to end": p50_us(router.route, queries),
         "clean": p50_us(clean, queries),
         "featurize, alone": p50_us(lambda c: scorer.featurize([c]).onnx_feeds(), cleaned),
-        "ONNX Runtime, alone": p50_us(lambda f: scorer.session.run(["logits", "probabilities"], f), feeds),
-        "featurize, interleaved": interleaved("featurize"),
-        "ONNX Runtime, interleaved": interleaved("onnx"),
+        "ONNX Runtime, alone": p50_us(lambda f: scorer.session.run(list(OUTPUTS), f), feeds),
+        "featurize, interleaved": stages["featurize_p50_us"],
+        "ONNX Runtime, interleaved": stages["onnx_p50_us"],
         "guard": p50_us(lambda o: router.guard.decide(o[0], o[1], router.coverage), outputs),
         "rules": p50_us(match_unsafe, cleaned),
     }
