@@ -5,7 +5,8 @@ workers, which share the model's memory copy-on-write and accept on the same soc
 parent only supervises: it restarts a worker that dies, passes SIGTERM/SIGINT on for a
 graceful stop, and on SIGHUP reloads its own copy (for future restarts) and tells every
 worker to reload. ``/admin/reload`` in a worker goes through the parent the same way, so
-all workers switch models together.
+every worker reloads; the one that took the request answers once its own load is done, and
+the others switch as soon as theirs is (each worker loads its own copy, in parallel).
 """
 
 from __future__ import annotations
