@@ -3,42 +3,200 @@ injection, and unambiguous requests for a harmful method — weapons, violence, 
 financial crime, controlled drugs without a prescription, self-harm (serving tier, stdlib only).
 
 A request about a topic is not matched, only a request for the method ("how do I launder
-money", not "what is money laundering"). Self-harm matches are rejected as ``unsafe`` with the
-rule name in ``Decision.detail``, so an application can answer them with crisis resources.
+money", not "what is money laundering"). The request rules (``_HARM``) pair an ask — an
+imperative such as "Write a script that", "how would someone", "hypothetically" — with a
+harmful method up to eight words later, where none of the words between turns it into a
+question about protection or the law ("how do I stop someone hacking into ..."). Self-harm
+matches are rejected as ``unsafe`` with the rule name in ``Decision.detail``, so an application
+can answer them with crisis resources.
 
 The rules are code, versioned with gqr (``RULES_VERSION``); an artifact cannot add its own.
-Every pattern is a plain alternation without nested quantifiers, so matching is linear.
+Repetition is bounded (word gaps have a fixed maximum, the ask is looked for only in the 240
+characters before a method), so matching stays linear in the text length.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["RULES_VERSION", "match_unsafe"]
 
-RULES_VERSION = "gqr-rules-3"
+RULES_VERSION = "gqr-rules-4"
 
 _W = r"(?:\s+\w+){0,3}\s+"  # up to three filler words ("all of your", "the above")
 #: asking for a method: "how do I", "how to", "tell me how to", "teach me to", "ways to", "steps to" ...
 _HOW = (r"\b(?:how (?:do|can|could|would|should|might) (?:i|we|one|you)|how to|tell me how to|show me how to|"
         r"teach me (?:how )?to|explain how to|(?:best |easiest |quickest )?ways? to|steps? to|help me)\s+")
 
-#: (name, needs, pattern): the pattern runs only if the casefolded text contains one of
+#: where a request for something starts: an imperative at the start of a sentence or clause
+#: ("Write a script that ...", "As an AI, write ..."), a question asking for a method ("how
+#: would someone ..."), or a framing that asks for one ("hypothetically, ...", "for a novel, ...")
+_ASK = (r"(?:(?:^|[.!?;:,\n]\s*|\b(?:please|can you|could you|would you|will you|i want you to|i need you to|"
+        r"you (?:must|should|will)|now|then|and)\s+)"
+        r"(?:write|create|develop|design|generate|make|build|code|program|produce|draft|craft|compose|give|provide|"
+        r"outline|explain|describe|teach|show|tell|list|suggest|instruct|publish|post|send|plan|devise|invent|"
+        r"come up with|walk me through)\b"
+        r"|\bhow (?:do|can|could|would|should|might|does|did) (?:i|we|one|you|they|someone|somebody|a person|people)\b"
+        r"|\b(?:how to|ways? to|steps? to|help me|hypothetically|if (?:someone|somebody|a person|i|one|you) wanted to|"
+        r"in a (?:fictional|hypothetical) (?:world|scenario|story)|for (?:a|my) (?:novel|story|screenplay|movie|book)|"
+        r"for (?:educational|research|academic) purposes(?: only)?|(?:a |an )?(?:guide|tutorial|instructions|manual) "
+        r"(?:to|on|for)|i (?:need|want) to know how to)\b)")
+#: up to eight words between the ask and the harmful method, none of them turning the request
+#: into one for protection, detection or the law ("how do I stop someone hacking into ...")
+_GAP = (r"[\s,:]*(?:(?!(?:from|if|whether|prevent\w*|protect\w*|avoid\w*|stop\w*|know|detect\w*|report\w*|"
+        r"against|not|recogni[sz]e|spot|identify|recover\w*|defend\w*|secure|understand|why|what|when|legal|"
+        r"illegal|penalt\w*|punish\w*|sentenc\w*|charged|accused|victim\w*|deal|respond|handle|fight|sue|prove|"
+        r"lawyer|attorney|insurance|police|safely|safe)\b)\w+[\s,'-]+){0,8}")
+#: harmful methods asked for in that way, by kind: (rule name, gate words, alternatives).
+#: Every alternative contains one of its gate words.
+_HARM: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("malware-intrusion",
+     ("hack", "exploit", "ransomware", "malware", "keylogger", "spyware", "stalkerware", "rootkit", "botnet",
+      "trojan", "virus", "worm", "ddos", "phishing", "steal", "crack", "disabl", "bypass", "evad", "sql injection",
+      "xss", "brute", "break into", "breaking into", "secretly", "spy on", "spying on", "impersonat", "deepfake",
+      "hidden camera", "get into", "getting into"),
+     r"hack(?:ing)? into|exploit(?:s|ing)? (?:\w+ ){0,3}vulnerabilit|ransomware|malware|keylogger|spyware|"
+     r"stalkerware|rootkit|botnet|trojan horse|computer (?:virus|worm)|(?:virus|worm) that|ddos|phishing (?:e-?mails?|"
+     r"pages?|sites?|websites?|messages?|texts?|scams?|campaigns?|kits?)|steal(?:ing|s)? (?:\w+ ){0,3}(?:information|"
+     r"data|passwords?|credentials|identit(?:y|ies)|credit cards?|money|funds|trade secrets|cars?)|"
+     r"crack(?:ing)? (?:\w+ ){0,2}passwords?|(?:disabl|bypass|evad)(?:e|es|ing)? (?:\w+ ){0,2}(?:antivirus|"
+     r"security (?:measures|systems?|software|cameras?)|firewalls?|paywalls?|drm|copy protection|licen[cs]e checks?)|"
+     r"sql injection|xss (?:attack|payload)|brute[- ]forc\w* (?:\w+ ){0,2}(?:passwords?|logins?|accounts?)|"
+     r"break(?:ing)? into (?:a |an |the |my |someone'?s? |somebody'?s? )?(?:\w+ )?(?:car|house|home|apartment|"
+     r"building|store|shop|safe|account|email|phone|computer|network|server|database|system)|"
+     r"secretly (?:track|record|monitor|film|read|spy|follow|access)|hidden cameras? in (?:[\w']+ ){0,2}(?:bathroom|"
+     r"bedroom|shower|changing room|locker room)|get(?:ting)? into (?:[\w']+ ){0,3}without (?:[\w']+ ){0,2}(?:password|"
+     r"permission|consent|knowing)|spy(?:ing)? on (?:my|someone|somebody|her|him|"
+     r"them|people)|impersonat\w*|deepfakes?"),
+    ("fraud-theft",
+     ("commit", "manipulat", "ponzi", "pyramid", "launder", "embezzl", "evad", "cheat", "fake", "forge", "forging",
+      "counterfeit", "fraudulent", "away with", "without", "shoplift", "pickpocket", "rob ", "robbing", "hotwir",
+      "scam", "inflate", "inflating", "stolen", "rig ", "rigging", "election", "ballot", "activation key",
+      "license key", "licence key", "product key", "serial key"),
+     r"commit(?:ting)? (?:\w+ ){0,2}(?:fraud|identity theft|insider trading|tax evasion|embezzlement|arson|"
+     r"crimes?|robbery|burglary)|manipulat(?:e|ing) (?:\w+ ){0,2}(?:stock|share|market|crypto\w*) prices?|"
+     r"(?:run|start|set up|running|starting) a (?:ponzi|pyramid) scheme|launder(?:ing)? (?:\w+ ){0,2}(?:money|"
+     r"cash|funds|proceeds)|embezzl|evad(?:e|ing) (?:paying )?(?:taxes|tax|the irs|the police|arrest)|"
+     r"cheat(?:ing)? on (?:\w+ ){0,3}(?:taxes|exams?|tests?)|(?:fake|forged|counterfeit|fraudulent) (?:\w+ ){0,2}"
+     r"(?:prescriptions?|certificates?|doctor'?s notes?|sick notes?|invoices?|receipts?|ids?|passports?|licen[cs]es?|"
+     r"diplomas?|degrees?|reviews?|documents?|tax returns?|pay ?stubs?|bank statements?|insurance claims?|money|"
+     r"currency|identit(?:y|ies)|charit(?:y|ies)|stores?|shops?|websites?|disability|illness|injury|symptoms|"
+     r"pain|death|accident|login pages?|log-in pages?|sign-in pages?)|fake (?:a |an |my |his |her )?(?:disability|illness|injury|symptoms|pain|death|"
+     r"accident|burglary|theft|kidnapping)|forg(?:e|ing) (?:\w+'?s? ){0,3}(?:signatures?|checks?|cheques?|"
+     r"documents?|prescriptions?|wills?|passports?|ids?|notes?)|counterfeit(?:ing)? (?:money|currency|bills|"
+     r"notes|goods)|get(?:ting)? away with|without (?:getting caught|being caught|being detected|anyone "
+     r"(?:knowing|noticing)|leaving (?:a |any )?(?:trace|evidence))|shoplift\w*|pickpocket\w*|"
+     r"(?:rob|robbing) (?:a |the )?(?:\w+ )?(?:bank|store|shop|house|person|atm)|hotwir\w*|"
+     r"scam (?:calls?|e-?mails?|texts?|messages?|scripts?|websites?)|inflat(?:e|ing) (?:\w+ ){0,2}"
+     r"(?:claims?|damages?|expenses?|invoices?)|(?:buy|sell|use|buying|selling|using) stolen|"
+     r"(?:rig|rigging) (?:an |the |a )?(?:\w+ )?elections?|(?:election|voter|ballot) fraud|stuff(?:ing)? ballot|"
+     r"(?:activation|licen[cs]e|product|serial) keys?"),
+    ("violence-weapons",
+     ("assassinat", "kill", "murder", "poison", "kidnap", "tortur", "maim", "hurt", "attack", "stab", "shoot",
+      "harm", "bomb", "explosive", "molotov", "napalm", "nerve agent", "sarin", "ricin", "anthrax", "weapon", "untraceable",
+      "ghost gun", "firearm", "gun", "terror", "silencer", "suppressor", "toxic gas", "poison gas", "chlorine gas",
+      "mustard gas", "ransom", "sneak", "smuggl", "militia", "overthrow", "access to children", "groom"),
+     r"assassinat|(?:kill|murder|poison|kidnap|tortur|maim|hurt|attack|stab|shoot)(?:e|ing)? (?:someone|somebody|"
+     r"a person|people|others|humans|(?:a|my|the|his|her|their) (?:wife|husband|neighbou?r|boss|coworker|partner|"
+     r"child|kid|baby|teacher|classmates?|ex|politician|president|rival|family))|cause (?:\w+ ){0,2}harm to|"
+     r"bombs?|explosives?|molotov|napalm|nerve agents?|sarin|ricin|anthrax|bioweapons?|(?:biological|chemical) weapons?|"
+     r"untraceable (?:guns?|firearms?)|ghost guns?|weapons? (?:that|to) (?:can |could )?(?:kill|harm|hurt|"
+     r"assassinate)|(?:children|kids|minors) (?:how )?to (?:\w+ ){0,3}(?:firearms|guns|weapons)|"
+     r"terrorist attacks?|commit(?:ting)? (?:\w+ ){0,2}(?:murder|terrorism|a hate crime|mass shootings?)|"
+     r"(?:silencer|suppressor)s? (?:for|on) (?:a |an |my )?(?:gun|pistol|rifle|firearm)|"
+     r"(?:toxic|poison|poisonous|chlorine|mustard) gas|ransom (?:notes?|demands?|letters?)|"
+     r"sneak(?:ing)? (?:\w+ ){0,3}(?:past|through) (?:\w+ )?security|smuggl\w*|(?:join|recruit|form)\w* "
+     r"(?:\w+ ){0,3}(?:militia|terrorist|extremist)|overthrow (?:the |a )?government|"
+     r"(?:unsupervised )?access to children|groom(?:ing)? (?:a |the )?(?:child|children|minors?|kids?|teens?)"),
+    ("harmful-content",
+     ("promot", "glorif", "encourag", "celebrat", "incit", "fake news", "disinformation", "misinformation",
+      "propaganda", "conspiracy", "racist", "sexist", "hateful", "homophobic", "transphobic", "antisemitic",
+      "misogynistic", "harass", "bully", "blackmail", "extort", "dox", "stalk", "defam", "suicide", "self-harm",
+      "holocaust", "slurs", "false", "threat"),
+     r"(?:promot|glorif|encourag|celebrat)\w* (?:\w+ ){0,4}(?:anorexia|bulimia|self-harm|suicide|eating disorders?|"
+     r"drunk driving|terrorism|violence|racism|hatred|genocide|extremism)|incit(?:e|es|ing) (?:\w+ ){0,2}(?:violence|"
+     r"hatred|hate|racial|riots?)|fake news|disinformation|misinformation|propaganda|conspiracy theor|"
+     r"(?:racist|sexist|hateful|homophobic|transphobic|antisemitic|misogynistic) (?:jokes?|content|posts?|"
+     r"messages?|speech|manifestos?|slurs?|rants?)|(?:racial |ethnic )?slurs|(?:harass|bully|cyberbully|blackmail|"
+     r"extort|dox|stalk)(?:es|s|ing)? (?:someone|somebody|a person|people|others|my|her|him|them|\w+ (?:online|"
+     r"classmates?|coworkers?|ex))|defam\w*|(?:into|to) (?:commit(?:ting)? )?suicide|self-harm|"
+     r"holocaust (?:never happened|(?:is|was) (?:a )?(?:hoax|myth|lie))|(?:deny|denying) the holocaust|"
+     r"false (?:claims?|information|rumou?rs?|stories|stats|statistics)|threat(?:en)?(?:ing|s)? (?:\w+ ){0,2}"
+     r"(?:to (?:hurt|kill|harm)|violence|death)"),
+    ("illegal-drugs",
+     ("synthes", "cook", "manufactur", "mak", "produc", "buy", "sell", "obtain", "get", "order", "dark web",
+      "darkweb", "prescribe"),
+     r"(?:synthesi[sz]|cook|manufactur|mak|produc)(?:e|ing) (?:\w+ ){0,2}(?:meth|methamphetamine|"
+     r"crack cocaine|cocaine|heroin|fentanyl|lsd|mdma|ecstasy|illegal drugs)|(?:buy|sell|obtain|get|order)(?:ing)? "
+     r"(?:\w+ ){0,2}(?:illegal drugs|cocaine|heroin|fentanyl|meth)\b|dark ?web|prescribe (?:me )?(?:\w+ )?"
+     r"(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|hydrocodone|percocet|vicodin) "
+     r"(?:\w+ ){0,3}(?:when|if|though|although) (?:i'?m|i am|i'?ve|i have) (?:not|no|never)\b"),
+)
+
+#: an ask that ends exactly where a harmful method starts (``search`` with ``endpos`` there)
+_ASKED = re.compile(_ASK + _GAP + r"\Z")
+_ASK_REACH = 240  # how far before the method an ask may start: eight words and their spaces
+
+
+class _Asked:
+    """A harmful method (``harm``) that counts only where an ask ends right before it: the rare
+    method is searched first, the costlier ask only in the few characters before a hit."""
+
+    def __init__(self, harm: str) -> None:
+        self.harm = re.compile(r"\b(?:" + harm + r")")  # lowercase: it runs on casefolded text
+
+    def search(self, text: str) -> re.Match[str] | None:
+        text = text.casefold()
+        for found in self.harm.finditer(text):
+            if _ASKED.search(text, max(0, found.start() - _ASK_REACH), found.start()) is not None:
+                return found
+        return None
+
+
+def _prefix_tree(words: Iterable[str]) -> str:
+    """A regex that finds any of ``words``, branching on one character at a time (a trie), so
+    the engine tries a handful of branches per position instead of every word."""
+    tree: dict[str, Any] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body  # a shorter word suffices to pass the gate
+
+    return pattern(tree)
+
+
+#: (name, needs, matcher): the matcher runs only if the casefolded text contains one of
 #: ``needs`` (words every match must contain), so most queries cost a few substring tests.
-_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tuple(
     (name, needs, re.compile(pattern, re.IGNORECASE))
     for name, needs, pattern in (
         ("ignore-instructions", ("instruction", "prompt", "rules", "direction", "guideline", "message", "programming"),
          r"\b(?:ignore|disregard|forget|override|bypass)(?:" + _W + r"|\s+)(?:previous|prior|above|earlier|preceding|system|original|initial|your)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages?|programming)"),
+        ("ignore-above", ("ignore", "disregard", "pwned"),
+         r"\b(?:ignore|disregard|forget) (?:everything|all|anything)(?: (?:you were told|i said|that was said|written))? "
+         r"(?:above|before|previously|prior|so far)\b|\bi have been pwned\b"),
         ("reveal-prompt", ("prompt", "instruction", "message"),
          r"\b(?:reveal|print|show|repeat|output|leak|tell me)" + _W + r"(?:system|hidden|initial|secret)\s+(?:prompt|instructions?|message)"),
         ("persona-jailbreak", ("you are now", "from now on", "act as", "pretend", "roleplay", "you are a"),
-         r"\b(?:you are now|from now on,? you are|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters))|"
+         r"\b(?:you are now|from now on,? you (?:are|will)|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters)|with no (?:ethics|morals|rules|restrictions|limits|filters|boundaries))|"
          r"\byou are (?:now )?(?:a|an)\s+(?:\w+\s+){0,3}(?:with no|without (?:any )?)\s*(?:ethics|morals|moral compass|rules|restrictions|limits|filters|guidelines)\b"),
         ("do-anything-now", ("anything now", "dan mode", "jailbreak", "developer mode"),
-         r"\bdo anything now\b|\bDAN mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b"),
-        ("no-restrictions", ("ethical", "moral", "safety", "content"),
-         r"\b(?:without|ignoring|no)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:restrictions|guidelines|limits|filters|policies|constraints)\b"),
+         r"\bdo anything now\b|\bDAN mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b|"
+         r"\b(?:in|into|enter|enable|activate)(?:d|s)? developer mode\b"),
+        ("no-restrictions", ("ethical", "moral", "safety", "content", "anything", "break"),
+         r"\b(?:without|ignoring|no)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:restrictions|guidelines|limits|filters|policies|constraints)\b|"
+         r"\b(?:answer|output|respond to|do|say|write|generate)\s+anything\b[^.!?\n]{0,40}\bwithout (?:any )?(?:restrictions|limits|filters|censorship|refusing)\b|"
+         r"\blet'?s break (?:the|all the|all) rules\b"),
         ("bypass-safety", ("safety", "content", "moderation", "guardrail", "override"),
          r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?" + r"|\b(?:safety|content[_ ]filter|moderation|guardrails?)\s*(?:=\s*(?:false|off|0|none|disabled)|:\s*(?:false|disabled))\b|\bsystem override\b"),
         ("chat-template-injection", ("<|", "[inst", "[/inst", "<<sys", "#"),
@@ -59,15 +217,15 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
         ("self-harm-method", ("myself", "my life", "my own life", "suicide", "overdose", "kill me", "kill a person", "lethal"),
          r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
                             r"(?:kill myself|end my (?:own )?life|commit suicide|overdose(?: on \w+)?)\b|"
-                            r"\bhow many \w+(?: \w+)? (?:would|will|does it take to) (?:kill me|kill a person|be a lethal dose)\b"),
+                            r"\bhow many \w+(?: \w+)? (?:would|will|does it take to) (?:kill me|kill a person|be a lethal dose)\b|"
+                            r"\bto (?:kill myself|end my (?:own )?life)\b"),
         ("intrusion", (" into",),
          r"\bhow (?:do i|to|can i)\s+(?:hack|break) into\s+(?:someone(?:'s)?|somebody(?:'s)?|my (?:ex|neighbou?r)(?:'s)?|an?)\s*(?:email|account|phone|computer|wifi)\b"),
     )
-)
-
+) + tuple((name, needs, _Asked(harm)) for name, needs, harm in _HARM)
 
 #: any rule's gate word: one C-level scan rules out most queries before any per-rule test
-_ANY_GATE = re.compile("|".join(re.escape(word) for _, needs, _ in _RULES for word in needs))
+_ANY_GATE = re.compile(_prefix_tree(word for _, needs, _ in _RULES for word in needs))
 
 
 def match_unsafe(text: str) -> str | None:
