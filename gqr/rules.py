@@ -26,9 +26,6 @@ __all__ = ["RULES_VERSION", "match_unsafe"]
 RULES_VERSION = "gqr-rules-4"
 
 _W = r"(?:\s+\w+){0,3}\s+"  # up to three filler words ("all of your", "the above")
-#: asking for a method: "how do I", "how to", "tell me how to", "teach me to", "ways to", "steps to" ...
-_HOW = (r"\b(?:how (?:do|can|could|would|should|might) (?:i|we|one|you)|how to|tell me how to|show me how to|"
-        r"teach me (?:how )?to|explain how to|(?:best |easiest |quickest )?ways? to|steps? to|help me)\s+")
 
 #: where a request for something starts: an imperative at the start of a sentence or clause
 #: ("Write a script that ...", "As an AI, write ..."), a question asking for a method ("how
@@ -59,20 +56,20 @@ _HARM: tuple[tuple[str, tuple[str, ...], str], ...] = (
       "hidden camera", "get into", "getting into"),
      r"hack(?:ing)? into|exploit(?:s|ing)? (?:\w+ ){0,3}vulnerabilit|ransomware|malware|keylogger|spyware|"
      r"stalkerware|rootkit|botnet|trojan horse|computer (?:virus|worm)|(?:virus|worm) that|ddos|phishing (?:e-?mails?|"
-     r"pages?|sites?|websites?|messages?|texts?|scams?|campaigns?|kits?)|steal(?:ing|s)? (?:\w+ ){0,3}(?:information|"
+     r"pages?|sites?|websites?|messages?|texts?|scams?|campaigns?|kits?)|steal(?:ing|s)? (?:[\w']+ ){0,3}(?:information|"
      r"data|passwords?|credentials|identit(?:y|ies)|credit cards?|money|funds|trade secrets|cars?)|"
      r"crack(?:ing)? (?:\w+ ){0,2}passwords?|(?:disabl|bypass|evad)(?:e|es|ing)? (?:\w+ ){0,2}(?:antivirus|"
      r"security (?:measures|systems?|software|cameras?)|firewalls?|paywalls?|drm|copy protection|licen[cs]e checks?)|"
      r"sql injection|xss (?:attack|payload)|brute[- ]forc\w* (?:\w+ ){0,2}(?:passwords?|logins?|accounts?)|"
-     r"break(?:ing)? into (?:a |an |the |my |someone'?s? |somebody'?s? )?(?:\w+ )?(?:car|house|home|apartment|"
-     r"building|store|shop|safe|account|email|phone|computer|network|server|database|system)|"
+     r"break(?:ing)? into (?:a |an |the |my |someone'?s? |somebody'?s? )?(?:[\w']+ )?(?:car|house|home|apartment|"
+     r"building|store|shop|safe|account|email|phone|computer|network|server|database|system|wifi)|"
      r"secretly (?:track|record|monitor|film|read|spy|follow|access)|hidden cameras? in (?:[\w']+ ){0,2}(?:bathroom|"
      r"bedroom|shower|changing room|locker room)|get(?:ting)? into (?:[\w']+ ){0,3}without (?:[\w']+ ){0,2}(?:password|"
      r"permission|consent|knowing)|spy(?:ing)? on (?:my|someone|somebody|her|him|"
      r"them|people)|impersonat\w*|deepfakes?"),
     ("fraud-theft",
      ("commit", "manipulat", "ponzi", "pyramid", "launder", "embezzl", "evad", "cheat", "fake", "forge", "forging",
-      "counterfeit", "fraudulent", "away with", "without", "shoplift", "pickpocket", "rob ", "robbing", "hotwir",
+      "counterfeit", "fraudulent", "away with", "without", "hide", "hiding", "shoplift", "pickpocket", "rob ", "robbing", "hotwir",
       "scam", "inflate", "inflating", "stolen", "rig ", "rigging", "election", "ballot", "activation key",
       "license key", "licence key", "product key", "serial key"),
      r"commit(?:ting)? (?:\w+ ){0,2}(?:fraud|identity theft|insider trading|tax evasion|embezzlement|arson|"
@@ -86,7 +83,8 @@ _HARM: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"pain|death|accident|login pages?|log-in pages?|sign-in pages?)|fake (?:a |an |my |his |her )?(?:disability|illness|injury|symptoms|pain|death|"
      r"accident|burglary|theft|kidnapping)|forg(?:e|ing) (?:\w+'?s? ){0,3}(?:signatures?|checks?|cheques?|"
      r"documents?|prescriptions?|wills?|passports?|ids?|notes?)|counterfeit(?:ing)? (?:money|currency|bills|"
-     r"notes|goods)|get(?:ting)? away with|without (?:getting caught|being caught|being detected|anyone "
+     r"notes|goods)|hid(?:e|ing) (?:\w+ ){0,2}(?:money|income|assets) (?:from (?:the irs|taxes|the tax|"
+     r"my creditors|the court)|(?:in|during) (?:a |my |the )?(?:divorce|bankruptcy))|get(?:ting)? away with|without (?:getting caught|being caught|being detected|anyone "
      r"(?:knowing|noticing)|leaving (?:a |any )?(?:trace|evidence))|shoplift\w*|pickpocket\w*|"
      r"(?:rob|robbing) (?:a |the )?(?:\w+ )?(?:bank|store|shop|house|person|atm)|hotwir\w*|"
      r"scam (?:calls?|e-?mails?|texts?|messages?|scripts?|websites?)|inflat(?:e|ing) (?:\w+ ){0,2}"
@@ -130,7 +128,9 @@ _HARM: tuple[tuple[str, tuple[str, ...], str], ...] = (
       "darkweb", "prescribe"),
      r"(?:synthesi[sz]|cook|manufactur|mak|produc)(?:e|ing) (?:\w+ ){0,2}(?:meth|methamphetamine|"
      r"crack cocaine|cocaine|heroin|fentanyl|lsd|mdma|ecstasy|illegal drugs)|(?:buy|sell|obtain|get|order)(?:ing)? "
-     r"(?:\w+ ){0,2}(?:illegal drugs|cocaine|heroin|fentanyl|meth)\b|dark ?web|prescribe (?:me )?(?:\w+ )?"
+     r"(?:\w+ ){0,2}(?:illegal drugs|cocaine|heroin|fentanyl|meth)\b|dark ?web|(?:get|buy|obtain|order)(?:ing)? "
+     r"(?:[\w']+ ){0,2}(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|codeine|hydrocodone|ketamine|"
+     r"benzos?|valium|percocet|vicodin|tramadol) without (?:a |any )?(?:prescription|doctor'?s? (?:note|approval))|prescribe (?:me )?(?:\w+ )?"
      r"(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|hydrocodone|percocet|vicodin) "
      r"(?:\w+ ){0,3}(?:when|if|though|although) (?:i'?m|i am|i'?ve|i have) (?:not|no|never)\b"),
 )
@@ -201,26 +201,11 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tupl
          r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?" + r"|\b(?:safety|content[_ ]filter|moderation|guardrails?)\s*(?:=\s*(?:false|off|0|none|disabled)|:\s*(?:false|disabled))\b|\bsystem override\b"),
         ("chat-template-injection", ("<|", "[inst", "[/inst", "<<sys", "#"),
          r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
-        ("weapons", ("how ",),
-         r"\bhow (?:do i|to|can i|would i)\s+(?:make|build|create|synthesi[sz]e|cook|assemble)\s+(?:a |an |some )?(?:bomb|pipe bomb|explosives?|napalm|nerve agent|sarin|ricin|meth(?:amphetamine)?|untraceable gun|bioweapon|chemical weapon)s?\b"),
-        ("harm-others", ("how ",),
-         r"\bhow (?:do i|to|can i)\s+(?:kill|poison|murder|kidnap|stalk)\s+(?:someone|somebody|a person|my (?:wife|husband|neighbou?r|boss|coworker|partner))\b"),
-        ("financial-crime", ("launder", "embezzle", "fraud", "evade", "evasion", "hide ", "counterfeit", "forge", "steal", "stolen", "insider"),
-         _HOW + r"(?:\w+\s+){0,2}(?:launder (?:money|cash|funds|\w+ (?:money|cash))|embezzle|commit (?:tax |insurance |bank |wire |credit card )?fraud|"
-                            r"evade (?:paying )?(?:taxes|tax|the irs)|hide (?:money|income|assets) (?:from (?:the irs|taxes|the tax|my creditors|the court)|(?:in|during) (?:a |my |the )?(?:divorce|bankruptcy))|"
-                            r"counterfeit|forge (?:a |an |my |someone'?s? )?(?:signature|check|cheque|document|prescription|will|passport|id)|"
-                            r"steal (?:someone'?s?|a|an|people'?s?) (?:credit card|identity|money|bank)|use (?:a )?stolen (?:credit card|card|identity)|"
-                            r"do insider trading|get away with (?:fraud|insider trading|tax evasion|embezzlement))"),
-        ("drugs-without-prescription", ("without",),
-         _HOW + r"(?:get|buy|obtain|order)\s+(?:\w+\s+){0,2}(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|"
-                            r"codeine|hydrocodone|ketamine|benzos?|valium|percocet|vicodin|tramadol)\s+without (?:a |any )?(?:prescription|doctor'?s? (?:note|approval))"),
         ("self-harm-method", ("myself", "my life", "my own life", "suicide", "overdose", "kill me", "kill a person", "lethal"),
          r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
                             r"(?:kill myself|end my (?:own )?life|commit suicide|overdose(?: on \w+)?)\b|"
                             r"\bhow many \w+(?: \w+)? (?:would|will|does it take to) (?:kill me|kill a person|be a lethal dose)\b|"
                             r"\bto (?:kill myself|end my (?:own )?life)\b"),
-        ("intrusion", (" into",),
-         r"\bhow (?:do i|to|can i)\s+(?:hack|break) into\s+(?:someone(?:'s)?|somebody(?:'s)?|my (?:ex|neighbou?r)(?:'s)?|an?)\s*(?:email|account|phone|computer|wifi)\b"),
     )
 ) + tuple((name, needs, _Asked(harm)) for name, needs, harm in _HARM)
 
