@@ -46,6 +46,9 @@ _GAP = (r"[\s,:]*(?:(?!(?:from|if|whether|prevent\w*|protect\w*|avoid\w*|stop\w*
         r"against|not|recogni[sz]e|spot|identify|recover\w*|defend\w*|secure|understand|why|what|when|legal|"
         r"illegal|penalt\w*|punish\w*|sentenc\w*|charged|accused|victim\w*|deal|respond|handle|fight|sue|prove|"
         r"lawyer|attorney|insurance|police|safely|safe)\b)\w+[\s,'-]+){0,8}")
+#: controlled medicines people ask to get without a prescription
+_PRESCRIPTION_DRUGS = (r"(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|codeine|hydrocodone|"
+                       r"ketamine|benzos?|valium|percocet|vicodin|tramadol)")
 #: harmful methods asked for in that way, by kind: (rule name, gate words, alternatives).
 #: Every alternative contains one of its gate words.
 _HARM: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -128,11 +131,12 @@ _HARM: tuple[tuple[str, tuple[str, ...], str], ...] = (
       "darkweb", "prescribe"),
      r"(?:synthesi[sz]|cook|manufactur|mak|produc)(?:e|ing) (?:\w+ ){0,2}(?:meth|methamphetamine|"
      r"crack cocaine|cocaine|heroin|fentanyl|lsd|mdma|ecstasy|illegal drugs)|(?:buy|sell|obtain|get|order)(?:ing)? "
-     r"(?:\w+ ){0,2}(?:illegal drugs|cocaine|heroin|fentanyl|meth)\b|dark ?web|(?:get|buy|obtain|order)(?:ing)? "
-     r"(?:[\w']+ ){0,2}(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|codeine|hydrocodone|ketamine|"
-     r"benzos?|valium|percocet|vicodin|tramadol) without (?:a |any )?(?:prescription|doctor'?s? (?:note|approval))|prescribe (?:me )?(?:\w+ )?"
-     r"(?:opioids?|oxycodone|oxycontin|fentanyl|xanax|adderall|morphine|hydrocodone|percocet|vicodin) "
-     r"(?:\w+ ){0,3}(?:when|if|though|although) (?:i'?m|i am|i'?ve|i have) (?:not|no|never)\b"),
+     r"(?:\w+ ){0,2}(?:illegal drugs|cocaine|heroin|fentanyl|meth)\b|dark ?web|"
+     # a prescription medicine without a prescription, or prescribed without the condition
+     + r"(?:get|buy|obtain|order)(?:ing)? (?:[\w']+ ){0,2}" + _PRESCRIPTION_DRUGS
+     + r" without (?:a |any )?(?:prescription|doctor'?s? (?:note|approval))|"
+     + r"prescribe (?:me )?(?:\w+ )?" + _PRESCRIPTION_DRUGS
+     + r" (?:\w+ ){0,3}(?:when|if|though|although) (?:i'?m|i am|i'?ve|i have) (?:not|no|never)\b"),
 )
 
 #: an ask that ends exactly where a harmful method starts (``search`` with ``endpos`` there)
@@ -145,10 +149,10 @@ class _Asked:
     method is searched first, the costlier ask only in the few characters before a hit."""
 
     def __init__(self, harm: str) -> None:
-        self.harm = re.compile(r"\b(?:" + harm + r")")  # lowercase: it runs on casefolded text
+        self.harm = re.compile(r"\b(?:" + harm + r")")
 
     def search(self, text: str) -> re.Match[str] | None:
-        text = text.casefold()
+        """``text`` casefolded, like every rule's input."""
         for found in self.harm.finditer(text):
             if _ASKED.search(text, max(0, found.start() - _ASK_REACH), found.start()) is not None:
                 return found
@@ -178,7 +182,7 @@ def _prefix_tree(words: Iterable[str]) -> str:
 #: (name, needs, matcher): the matcher runs only if the casefolded text contains one of
 #: ``needs`` (words every match must contain), so most queries cost a few substring tests.
 _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tuple(
-    (name, needs, re.compile(pattern, re.IGNORECASE))
+    (name, needs, re.compile(pattern))  # lowercase: every rule runs on casefolded text
     for name, needs, pattern in (
         ("ignore-instructions", ("instruction", "prompt", "rules", "direction", "guideline", "message", "programming"),
          r"\b(?:ignore|disregard|forget|override|bypass)(?:" + _W + r"|\s+)(?:previous|prior|above|earlier|preceding|system|original|initial|your)\s+(?:instructions?|prompts?|rules|directions|guidelines|messages?|programming)"),
@@ -188,10 +192,10 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tupl
         ("reveal-prompt", ("prompt", "instruction", "message"),
          r"\b(?:reveal|print|show|repeat|output|leak|tell me)" + _W + r"(?:system|hidden|initial|secret)\s+(?:prompt|instructions?|message)"),
         ("persona-jailbreak", ("you are now", "from now on", "act as", "pretend", "roleplay", "you are a"),
-         r"\b(?:you are now|from now on,? you (?:are|will)|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:DAN|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters)|with no (?:ethics|morals|rules|restrictions|limits|filters|boundaries))|"
+         r"\b(?:you are now|from now on,? you (?:are|will)|act as|pretend (?:to be|you are)|roleplay as)\b[^.!?\n]{0,60}\b(?:dan|unfiltered|uncensored|unrestricted|jailbroken|evil|without (?:any )?(?:rules|restrictions|limits|filters)|with no (?:ethics|morals|rules|restrictions|limits|filters|boundaries))|"
          r"\byou are (?:now )?(?:a|an)\s+(?:\w+\s+){0,3}(?:with no|without (?:any )?)\s*(?:ethics|morals|moral compass|rules|restrictions|limits|filters|guidelines)\b"),
         ("do-anything-now", ("anything now", "dan mode", "jailbreak", "developer mode"),
-         r"\bdo anything now\b|\bDAN mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b|"
+         r"\bdo anything now\b|\bdan mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|on|activated)\b|"
          r"\b(?:in|into|enter|enable|activate)(?:d|s)? developer mode\b"),
         ("no-restrictions", ("ethical", "moral", "safety", "content", "anything", "break"),
          r"\b(?:without|ignoring|no)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:restrictions|guidelines|limits|filters|policies|constraints)\b|"
@@ -200,7 +204,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tupl
         ("bypass-safety", ("safety", "content", "moderation", "guardrail", "override"),
          r"\b(?:bypass|disable|turn off|get around|circumvent)" + _W + r"(?:safety|content|moderation)\s*(?:filters?|guidelines|policies|restrictions|checks)?" + r"|\b(?:safety|content[_ ]filter|moderation|guardrails?)\s*(?:=\s*(?:false|off|0|none|disabled)|:\s*(?:false|disabled))\b|\bsystem override\b"),
         ("chat-template-injection", ("<|", "[inst", "[/inst", "<<sys", "#"),
-         r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
+         r"<\|im_start\|>|<\|system\|>|\[/?inst\]|<<sys>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?"),
         ("self-harm-method", ("myself", "my life", "my own life", "suicide", "overdose", "kill me", "kill a person", "lethal"),
          r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
                             r"(?:kill myself|end my (?:own )?life|commit suicide|overdose(?: on \w+)?)\b|"
@@ -219,6 +223,6 @@ def match_unsafe(text: str) -> str | None:
     if _ANY_GATE.search(folded) is None:
         return None
     for name, needs, pattern in _RULES:
-        if any(word in folded for word in needs) and pattern.search(text):
+        if any(word in folded for word in needs) and pattern.search(folded):
             return name
     return None
