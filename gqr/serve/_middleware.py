@@ -1,16 +1,38 @@
-"""``GuardMiddleware``: route every matching request before the app sees it (any ASGI app:
-FastAPI, Starlette, ...).
+"""``GuardMiddleware``: route the requests of the paths it guards before the app sees them
+(any ASGI app: FastAPI, Starlette, ...).
 
-The query is read from a header or a field of the JSON body, routed with ``Router.aroute``
-(a judge is awaited, never blocking the event loop), and the ``Decision`` is stored on
-``request.state`` (``scope["state"][state_key]``). Then, in this order:
+What is guarded: HTTP requests whose method is in ``methods`` (default ``("POST",)``) and
+whose path is in ``paths``. A path matches exactly; one ending in ``/*`` matches everything
+below it (``"/chat/*"`` guards ``/chat/1`` but not ``/chat`` nor ``/chatroom``). Without
+``paths`` the guarded paths are the domain endpoints named in ``routes`` (its values);
+with neither, construction fails. Every other request (other paths and methods, form posts,
+uploads, websockets) goes to the app untouched: the body is not read.
+
+A guarded request's query is read from a header or a field of the JSON body, routed with
+``Router.aroute`` (a judge is awaited, never blocking the event loop), and the ``Decision``
+is stored on ``request.state`` (``scope["state"][state_key]``). Then, in this order:
 
 1. ``on_decision(request, decision)``, if given, may return an ASGI response (e.g. a
    Starlette ``Response``) to answer with; returning ``None`` continues below.
 2. An accepted query goes to the app, at the path ``routes[domain]`` when that mapping names
-   its domain (the original path is kept in ``scope["state"]["gqr_original_path"]``).
-3. A rejected query is answered with a JSON error: status ``reject_status[reason]``
-   (default 403, and 400 for ``invalid_input``) and message ``reject_messages[reason]``.
+   its domain (the original path is kept in ``scope["state"]["gqr_original_path"]``), with
+   headers ``X-GQR-Route`` and ``X-GQR-Reason`` added to the app's response.
+3. A rejected query is answered with a JSON error
+   ``{"error": {"type": "rejected", "reason", "message", "status", "decision"}}``.
+
+Status codes of a guarded request that is not passed on (``reject_status`` overrides the
+first four: one int for all, or a mapping by reason):
+
+- ``out_of_domain``, ``other_language``, ``unsafe``: 403;
+- ``invalid_input`` (empty or invalid text once cleaned): 400;
+- the query cannot be read (body not JSON, no string at ``field``, header missing): 400,
+  ``{"error": {"type": "invalid_request"}}``;
+- a body over ``max_body_bytes``: 413.
+
+The rejection's ``decision`` (``expose_decision``, on by default) holds route, reason,
+source, confidence and uncertain; the model's per-class ``scores`` and the ``detail`` (such
+as which unsafe rule matched) are sent only with ``expose_scores=True``: they help someone
+probing the guard more than they help a user.
 """
 
 from __future__ import annotations
@@ -81,13 +103,37 @@ def _as_getter(router: Router | RouterHolder | Callable[[], Router]) -> Callable
     raise TypeError(f"router must be a Router, a RouterHolder or a callable returning one, got {type(router).__name__}")
 
 
-class GuardMiddleware:
-    """Guard an ASGI app with a gqr router (see the module docstring for the flow).
+def _path_matcher(paths: Sequence[str] | None, routes: Mapping[str, str]) -> Callable[[str], bool]:
+    """A test for the guarded paths: exact entries, and ``/prefix/*`` entries."""
+    if paths is None:
+        if not routes:
+            raise ValueError("GuardMiddleware needs paths=[...] (the request paths to guard, e.g. paths=['/chat']) "
+                             "or routes={domain: path} (then the domain endpoints are guarded); "
+                             "every other request passes through untouched")
+        paths = sorted(set(routes.values()))
+    if isinstance(paths, str):
+        raise TypeError(f"paths={paths!r}: give a list of paths, e.g. paths=[{paths!r}]")
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for p in paths:
+        if not isinstance(p, str) or not p.startswith("/"):
+            raise ValueError(f"paths entry {p!r}: give an absolute path such as '/chat' (or '/chat/*' for all below it)")
+        if p.endswith("/*"):
+            prefixes.append(p[:-1])
+        else:
+            exact.add(p)
+    return lambda path: path in exact or any(path.startswith(q) for q in prefixes)
 
+
+class GuardMiddleware:
+    """Guard the named paths of an ASGI app with a gqr router (see the module docstring).
+
+    ``paths`` are the request paths to guard (exact, or ``"/prefix/*"``); without it, the
+    endpoints named in ``routes``. ``methods`` (default POST) are the guarded methods.
     ``field`` is a dotted path into the JSON body; ``header`` (e.g. ``"x-query"``) takes the
     query from a header instead, falling back to ``field`` when the header is absent (set
-    ``field=None`` to require the header). Only requests whose method is in ``methods`` and
-    whose path starts with one of ``paths`` (default: every path) are guarded.
+    ``field=None`` to require the header). ``expose_scores=True`` adds the per-class scores
+    and the detail to rejections.
     """
 
     def __init__(
@@ -95,23 +141,26 @@ class GuardMiddleware:
         app: ASGIApp,
         router: Router | RouterHolder | Callable[[], Router],
         *,
+        paths: Sequence[str] | None = None,
+        methods: Sequence[str] = ("POST",),
         field: str | None = "query",
         header: str | None = None,
         routes: Mapping[str, str] | None = None,
         on_decision: Callable[[Any, Decision], Any] | None = None,
         reject_status: int | Mapping[str, int] | None = None,
         reject_messages: Mapping[str, str] | None = None,
-        methods: Sequence[str] = ("POST",),
-        paths: Sequence[str] | None = None,
         max_body_bytes: int = 1 << 20,
         state_key: str = "decision",
         expose_decision: bool = True,
+        expose_scores: bool = False,
     ) -> None:
         if field is None and header is None:
             raise ValueError("GuardMiddleware needs a JSON field, a header, or both to read the query from")
         for domain, target in (routes or {}).items():
             if not isinstance(target, str) or not target.startswith("/"):
                 raise ValueError(f"routes[{domain!r}] = {target!r}: give an absolute path such as '/{domain}'")
+        if isinstance(methods, str):
+            raise TypeError(f"methods={methods!r}: give a list of methods, e.g. methods=[{methods!r}]")
         self.app = app
         self.get_router = _as_getter(router)
         self.field = field
@@ -126,15 +175,16 @@ class GuardMiddleware:
         self.reject_status = statuses
         self.reject_messages = {**DEFAULT_REJECT_MESSAGES, **(reject_messages or {})}
         self.methods = {m.upper() for m in methods}
-        self.paths = tuple(paths) if paths is not None else None
+        self.guards_path = _path_matcher(paths, self.routes)
         self.max_body_bytes = max_body_bytes
         self.state_key = state_key
         self.expose_decision = expose_decision
+        self.expose_scores = expose_scores
 
     def _guards(self, scope: Scope) -> bool:
         if scope["type"] != "http" or scope.get("method", "GET").upper() not in self.methods:
             return False
-        return self.paths is None or any(scope["path"].startswith(p) for p in self.paths)
+        return self.guards_path(scope["path"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._guards(scope):
@@ -212,6 +262,9 @@ class GuardMiddleware:
         status = self.reject_status.get(reason, 403)
         extra: dict[str, Any] = {"reason": reason}
         if self.expose_decision:
-            extra["decision"] = decision.to_dict()
+            shown = decision.to_dict()
+            if not self.expose_scores:
+                del shown["scores"], shown["detail"]
+            extra["decision"] = shown
         body = error_body(status, "rejected", self.reject_messages.get(reason, "This request was refused."), **extra)
         await send_json(send, status, body, [(b"x-gqr-reason", reason.encode())])
