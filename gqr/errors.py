@@ -25,6 +25,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 __all__ = [
     "ArtifactError",
     "ArtifactNotFoundError",
@@ -114,13 +117,21 @@ class JudgeBudgetExceededError(JudgeError):
     """The per-process judge budget (share of queries or calls per second) is spent."""
 
 
-def require(module: str, extra: str, purpose: str) -> object:
-    """Import an optional module or raise ``MissingDependencyError`` naming the extra."""
-    import importlib
+#: pip's name for an optional module, where it differs from the import name.
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "fasttext": "fasttext-wheel", "xgboost": "xgboost-cpu"}
 
+
+def require(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import an optional module or raise ``MissingDependencyError`` naming the extra.
+
+    >>> require("json", "none", "Reading JSON").__name__
+    'json'
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        top = module.split(".")[0]
+        package = _DISTRIBUTIONS.get(top, top)
         raise MissingDependencyError(
-            f"{purpose} needs the '{module}' package: pip install 'gqr[{extra}]'"
+            f"{purpose} needs the '{package}' package, which is not installed: pip install 'gqr[{extra}]'"
         ) from exc

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gqr.errors import require
 from gqr.text import MAX_CHARS
 
 __all__ = ["HASHED_NGRAMS", "HashingConfig", "SparseBatch", "count_unique", "fit_idf", "hash_texts", "tfidf_weights"]
@@ -102,7 +103,7 @@ class SparseBatch:
 
     def to_csr(self, n_features: int) -> Any:
         """The batch as a ``scipy.sparse.csr_matrix`` (training side only)."""
-        from scipy.sparse import csr_matrix
+        csr_matrix = require("scipy.sparse", "train", "Training").csr_matrix
 
         return csr_matrix(
             (self.values, (self.segments, self.ids)), shape=(self.n_rows, n_features), dtype=np.float32

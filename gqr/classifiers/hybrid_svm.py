@@ -23,7 +23,7 @@ import numpy as np
 
 from gqr.classifiers.base import FitData, check_fitted
 from gqr.embedding_features import HybridFeaturizer, default_vocab, load_table, split_batch
-from gqr.errors import InvalidInputError
+from gqr.errors import InvalidInputError, require
 from gqr.features import HashingConfig, SparseBatch, fit_idf, tfidf_weights
 from gqr.graph import GraphBuilder
 from gqr.wordpiece import parse_vocab
@@ -103,7 +103,8 @@ class HybridSVMClassifier:
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, data: FitData) -> HybridSVMClassifier:
-        from scipy.sparse import csr_matrix, hstack
+        sparse = require("scipy.sparse", "train", "Training svm-minilm")
+        csr_matrix, hstack = sparse.csr_matrix, sparse.hstack
 
         from gqr.classifiers.linear_svm import fit_linear_svm
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
+from gqr.errors import require
 from gqr.features import HashingConfig, fit_idf, tfidf_weights
 from gqr.graph import GraphBuilder
 
@@ -17,7 +18,7 @@ __all__ = ["LinearSVMClassifier", "fit_linear_svm"]
 def fit_linear_svm(X: Any, data: FitData, C: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``LinearSVC`` on ``X``; return float64 (coef [k, d], intercept [k]) with one row
     per class, also for two classes (where LinearSVC keeps a single margin)."""
-    from sklearn.svm import LinearSVC
+    LinearSVC = require("sklearn.svm", "train", "Training the svm backend").LinearSVC
 
     svm = LinearSVC(C=C, max_iter=max_iter, random_state=data.seed, dual=True)
     svm.fit(X, data.y, sample_weight=data.weights())

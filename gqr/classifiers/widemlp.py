@@ -162,7 +162,7 @@ class WideMLPClassifier(HashedNgrams):
         check_fitted(self, "input_weights_")
         assert self.idf_ is not None and self.selected_ is not None and self.input_weights_ is not None
         assert self.hidden_bias_ is not None and self.output_weights_ is not None and self.output_bias_ is not None
-        from scipy.sparse import csr_matrix
+        csr_matrix = require("scipy.sparse", "train", "WideMLP's Python scoring").csr_matrix
 
         batch = tfidf_weights(self.featurize(texts), self.idf_)
         pos = np.minimum(np.searchsorted(self.selected_, batch.ids), len(self.selected_) - 1)
@@ -295,7 +295,7 @@ def _train(
     for the touched rows is ``X_batch.T @ dL/dh`` (one sparse product), then row-wise
     AdaGrad. The small dense head (bias, ReLU, dropout, output layer) uses autograd + AdamW.
     """
-    from scipy.sparse import csr_matrix
+    csr_matrix = require("scipy.sparse", "train", "Training WideMLP").csr_matrix
 
     F = torch.nn.functional
     assert est.selected_ is not None

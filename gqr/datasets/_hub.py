@@ -101,7 +101,7 @@ def select_texts(spec: HubSpec, table: Mapping[str, Sequence[Any]]) -> list[str]
 def reference_split(domains: Sequence[str], seed: int = SEED, test_size: float = TEST_SIZE
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row indices ``(train, validation, test)`` of the reference recipe (module docstring)."""
-    from sklearn.model_selection import train_test_split
+    train_test_split = require("sklearn.model_selection", "train", "The reference split").train_test_split
 
     n = len(domains)
     perm = np.random.default_rng(seed).permutation(n)
