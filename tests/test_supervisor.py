@@ -1,4 +1,5 @@
-"""The prefork supervisor's SIGHUP handler survives a second SIGHUP during a reload."""
+"""The prefork supervisor's SIGHUP handler survives a second SIGHUP during a reload, and its
+own reload is not counted in the workers' metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class _ReenteringHolder:
         self.reloads = 0
         self.supervisor: Any = None
 
-    def reload(self) -> None:
+    def reload(self, notify: bool = True) -> None:
+        assert not notify, "the parent's reload must not reach the metrics listeners (workers count their own)"
         assert self.lock.acquire(blocking=False), "reload re-entered while holding the lock (would deadlock)"
         try:
             self.reloads += 1

@@ -109,7 +109,12 @@ def create_app(
     else:
         holder = RouterHolder.load(Path(model))
     metrics = metrics or Metrics()
-    holder.on_reload(lambda r: metrics.reloads.inc("ok" if r.ok else "error"))
+
+    def count_reload(result: ReloadResult) -> None:
+        metrics.reloads.inc("ok" if result.ok else "error")
+        metrics.sync()
+
+    holder.on_reload(count_reload)
     _collect_model(metrics, holder)
 
     @contextlib.asynccontextmanager
@@ -123,6 +128,7 @@ def create_app(
                 sighup = True
         if settings.watch_interval is not None and holder.path is not None:
             tasks.append(loop.create_task(watch_model(holder, settings.watch_interval)))
+        metrics.sync()  # this worker's model generation, for metrics shared by several workers
         logger.info("serving", extra={"event": "start", "pid": os.getpid(), **holder.describe()})
         try:
             yield

@@ -77,10 +77,13 @@ class RouterHolder:
         """Call ``listener(result)`` after every reload attempt (metrics, logs)."""
         self._listeners.append(listener)
 
-    def reload(self) -> ReloadResult:
-        """Load the model directory again and swap it in; on failure keep the old one."""
+    def reload(self, notify: bool = True) -> ReloadResult:
+        """Load the model directory again and swap it in; on failure keep the old one.
+
+        ``notify=False`` skips the listeners (the pre-fork parent reloads its own copy, which
+        serves no request and must not count in the workers' metrics)."""
         with self._lock:
-            return self._reload_locked()
+            return self._reload_locked(notify)
 
     async def areload(self) -> ReloadResult:
         """``reload`` in a worker thread, so the event loop keeps serving meanwhile."""
@@ -89,10 +92,10 @@ class RouterHolder:
         async with self._alock:
             return await asyncio.to_thread(self.reload)
 
-    def _reload_locked(self) -> ReloadResult:
+    def _reload_locked(self, notify: bool = True) -> ReloadResult:
         if self.path is None:
             result = ReloadResult(False, self.generation, "", "this server was given a Router object, not a model path")
-            self._finish(result)
+            self._finish(result, notify)
             return result
         start = time.perf_counter()
         try:
@@ -110,13 +113,13 @@ class RouterHolder:
             result = ReloadResult(True, self.generation, str(self.path), None, time.perf_counter() - start)
             logger.info("model reloaded", extra={"event": "reload", "ok": True, "generation": self.generation,
                                                   "seconds": round(result.seconds, 4)})
-        self._finish(result)
+        self._finish(result, notify)
         return result
 
-    def _finish(self, result: ReloadResult) -> None:
+    def _finish(self, result: ReloadResult, notify: bool) -> None:
         self.last_result = result
         self.attempts += 1
-        for listener in self._listeners:
+        for listener in self._listeners if notify else ():
             listener(result)
 
     def describe(self) -> dict[str, Any]:

@@ -110,6 +110,7 @@ class ObserveMiddleware:
             shown = status or 499  # 499: the client closed the connection before an answer
             self.metrics.requests.inc(endpoint, str(shown))
             self.metrics.latency.observe(elapsed, endpoint)
+            self.metrics.sync()
             if self.access_log:
                 logger.info("request", extra={"method": scope.get("method"), "path": scope["path"][:200], "status": shown,
                                               "duration_ms": round(elapsed * 1000, 3), **extra})

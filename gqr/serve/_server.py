@@ -7,20 +7,28 @@ graceful stop, and on SIGHUP reloads its own copy (for future restarts) and tell
 worker to reload. ``/admin/reload`` in a worker goes through the parent the same way, so
 every worker reloads; the one that took the request answers once its own load is done, and
 the others switch as soon as theirs is (each worker loads its own copy, in parallel).
+
+The workers' metrics go to a fresh directory made for the run (``$PROMETHEUS_MULTIPROC_DIR``,
+inside the one already set if any) and removed at exit, so ``/metrics`` in any worker
+reports the whole server (see ``gqr.serve._metrics``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gqr.serve._holder import ReloadResult, RouterHolder
+from gqr.serve._metrics import MULTIPROCESS_ENV, forget_process
 
 __all__ = ["run"]
 
@@ -54,14 +62,32 @@ def run(
         return
     if not hasattr(os, "fork"):
         raise RuntimeError("--workers > 1 needs os.fork (Linux, macOS); run one worker per process manager slot instead")
-    app = make_app(holder, _ask_parent)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    _Supervisor(app, holder, sock, workers, _config(app, host, port, graceful_timeout, limit_concurrency)).run()
+    with shared_metrics_dir():
+        app = make_app(holder, _ask_parent)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        _Supervisor(app, holder, sock, workers, _config(app, host, port, graceful_timeout, limit_concurrency)).run()
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[str]:
+    """A fresh, empty metrics directory in ``$PROMETHEUS_MULTIPROC_DIR`` for this run; the
+    variable is restored and the directory removed afterwards."""
+    before = os.environ.get(MULTIPROCESS_ENV)
+    directory = tempfile.mkdtemp(prefix="gqr-metrics-", dir=before if before and os.path.isdir(before) else None)
+    os.environ[MULTIPROCESS_ENV] = directory
+    try:
+        yield directory
+    finally:
+        if before is None:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+        else:
+            os.environ[MULTIPROCESS_ENV] = before
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _ask_parent(holder: RouterHolder) -> ReloadResult:
@@ -127,7 +153,7 @@ class _Supervisor:
             self.reload_again = True
             while self.reload_again:
                 self.reload_again = False
-                self.holder.reload()
+                self.holder.reload(notify=False)  # the workers count their own reloads
         finally:
             self.reloading = False
 
@@ -144,6 +170,7 @@ class _Supervisor:
             except ChildProcessError:
                 break
             started = self.children.pop(pid, None)
+            forget_process(pid)
             if self.stopping or started is None:
                 continue
             code = os.waitstatus_to_exitcode(status)
