@@ -24,6 +24,7 @@ from typing import Any, cast
 import numpy as np
 
 from gqr import __version__
+from gqr.checks import NOT_UNSAFE, check_router
 from gqr.decision import Source
 from gqr.errors import InvalidInputError
 from gqr.metrics import (
@@ -48,6 +49,7 @@ __all__ = [
     "Evaluation",
     "ModelResult",
     "benchmark_inputs",
+    "checks_table",
     "evaluate",
     "leaderboard",
     "machine_info",
@@ -72,6 +74,8 @@ class EvalSuite:
     id_sets: dict[str, tuple[list[str], list[str]]]
     ood_sets: dict[str, list[str]]
     unsafe_sets: tuple[str, ...]
+    checks: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    """Sets outside the score: texts and the expected reason (``gqr.checks``)."""
 
     @property
     def primary_id(self) -> str:
@@ -108,6 +112,7 @@ class ModelResult:
     guard: dict[str, Any] = field(default_factory=dict)
     rows: dict[str, SetRows] = field(default_factory=dict)
     judge: dict[str, Any] | None = None
+    checks: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +131,7 @@ class ModelResult:
             "confusion": self.confusion,
             "reasons": self.reasons,
             "judge": self.judge,
+            "checks": self.checks,
             "rows": {name: r.to_dict() for name, r in self.rows.items()},
         }
 
@@ -207,7 +213,10 @@ def package_versions() -> dict[str, str | None]:
 def _fingerprint(train: TrainingSet, config: TrainConfig) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"v": __version__, "model": config.model, "params": config.params, "seed": config.seed,
-                         "frr": config.target_frr, "val": config.val_fraction, "method": config.method},
+                         "frr": config.target_frr, "val": config.val_fraction, "method": config.method,
+                         "source_power": config.source_power, "margin": config.uncertain_margin,
+                         "sources": {k: hashlib.sha256("\n".join(v).encode()).hexdigest()
+                                     for k, v in sorted(train.sources.items())}},
                         sort_keys=True, default=str).encode())
     for name in sorted(train.domains):
         h.update(f"D:{name}:{len(train.domains[name])}".encode())
@@ -392,8 +401,12 @@ def run_benchmark(
         latency, qps = _latency(router, queries, latency_repeats, batch)
         latency.update(stage_latency(router, queries, latency_repeats))
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+        say(f"{name}: checks (recall per domain, reasons, unsafe false positives, uncertain zone)")
+        checked = check_router(router, suite.id_sets, suite.checks,
+                               {n: suite.ood_sets[n] for n in suite.unsafe_sets})
         result = ModelResult(name, ev.scores, latency, qps, size, train_seconds, str(path), val_metrics,
-                             ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows)
+                             ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows,
+                             checks=checked)
         results.append(result)
         if judge is not None:
             results.append(_judge_result(result, path, suite, judge, queries, say))
@@ -404,6 +417,29 @@ def run_benchmark(
                          "ood": {n: len(t) for n, t in suite.ood_sets.items()}},
                 "judge": {"model": judge.model, "url": judge.base_url} if judge is not None else None}
     return BenchmarkResult(results, settings)
+
+
+def checks_table(result: BenchmarkResult) -> str:
+    """Per-domain recall (exact sample, held-out sources), share of each unsafe set and
+    held-out background set rejected with the right reason, unsafe false positives on the
+    control sets and held-out domain rows, and the uncertain zone's error capture."""
+    rows: list[list[str]] = []
+    for m in result.models:
+        c = m.checks
+        if not c:
+            continue
+        recall = [f"{d}={v:.2f}" for name in ("id_exact", "id_heldout") for d, v in c["recall"].get(name, {}).items()]
+        cap = c["capture"].get("held_out_all", {})
+        rows.append([m.name, "recall exact/held-out", " ".join(recall[: len(recall) // 2]) + " | "
+                     + " ".join(recall[len(recall) // 2:])])
+        rows.append(["", "right reason", " ".join(f"{k}={v:.2f}" for k, v in c["reason_accuracy"].items())])
+        rows.append(["", "unsafe FP (ID)", " ".join(f"{k}={v:.3f}" for k, v in c["unsafe_fp"].items())])
+        rows.append(["", "uncertain zone", f"errors flagged {cap.get('errors_flagged', float('nan')):.2f}, "
+                     f"all flagged {cap.get('flagged', float('nan')):.2f} (held-out sources)"])
+    if not rows:
+        return ""
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    return "\n".join(f"{r[0].ljust(width[0])}  {r[1].ljust(width[1])}  {r[2]}" for r in rows)
 
 
 def leaderboard(result: BenchmarkResult) -> str:
@@ -430,16 +466,21 @@ def benchmark_inputs(benchmark: Any, seed: int = 0) -> tuple[TrainingSet, Traini
     """Leak-free training, validation and evaluation data from a ``gqr.datasets.Benchmark``.
 
     Every evaluation text (exact ID sample, OOD test sets) is removed from the training pools;
-    ``id_heldout`` is the pools' own test split, reported beside the exact ID sample.
+    ``id_heldout`` is the pools' own test split (whole held-out sources where a pool has
+    enough of them: ``make_splits``), reported beside the exact ID sample; the background
+    pools' test split and the control pools become ``EvalSuite.checks``.
     """
     from gqr.datasets import assert_no_leak, make_splits
 
     splits = make_splits(benchmark, validation=0.1, test=0.1, seed=seed, exclude=benchmark)
     assert_no_leak(splits, benchmark)
-    train = TrainingSet(dict(splits.train.domains), dict(splits.train.background))
-    val = TrainingSet(dict(splits.validation.domains), dict(splits.validation.background))
+    train = TrainingSet(dict(splits.train.domains), dict(splits.train.background), dict(splits.train.sources))
+    val = TrainingSet(dict(splits.validation.domains), dict(splits.validation.background),
+                      dict(splits.validation.sources))
     held_texts = [t for d in benchmark.domains for t in splits.test.domains.get(d, [])]
     held_labels = [d for d in benchmark.domains for _ in splits.test.domains.get(d, [])]
+    checks = {f"heldout_{c}": (list(texts), c) for c, texts in splits.test.background.items()}
+    checks.update({p.name: (list(p.texts), NOT_UNSAFE) for p in benchmark.control_pools()})
     suite = EvalSuite(
         id_sets={
             "id_exact": (list(benchmark.id_test.texts), list(benchmark.id_test.labels)),
@@ -447,5 +488,6 @@ def benchmark_inputs(benchmark: Any, seed: int = 0) -> tuple[TrainingSet, Traini
         },
         ood_sets={s.name: list(s.texts) for s in benchmark.ood_sets},
         unsafe_sets=tuple(s.name for s in benchmark.ood_sets if s.unsafe),
+        checks=checks,
     )
     return train, val, suite, {"splits": splits.summary(), "benchmark": benchmark.info(top=3)}

@@ -9,11 +9,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gqr.decision import Decision
+from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
 from gqr.rules import match_unsafe
-from gqr.text import MAX_CHARS, clean
+from gqr.text import MAX_CHARS, clean, has_words
 
 __all__ = ["Router", "Scorer", "default_model_path"]
 
@@ -29,6 +29,14 @@ def default_model_path() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent / "default_model"
+
+
+NO_WORDS = "no words: only digits, symbols, emoji or punctuation"
+
+
+def _no_words(decision: Decision) -> Decision:
+    """Text without a single letter asks nothing of any domain, in any language."""
+    return Decision(None, Reason.OUT_OF_DOMAIN, 1.0, decision.scores, detail=NO_WORDS)
 
 
 class Router:
@@ -205,12 +213,15 @@ class Router:
         if cleaned:
             logits, probs = self.scorer.scores(cleaned)
             decisions = self.guard.decide(logits, probs, self.coverage)
+            decisions = [d if has_words(t) else _no_words(d) for t, d in zip(cleaned, decisions)]
             if self.rules:
                 decisions = [self._apply_rules(text, d) for text, d in zip(cleaned, decisions)]
         return cleaned, index, errors, decisions, probs
 
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
+        if decision.detail == NO_WORDS:
+            return decision
         rule = match_unsafe(text)
         if rule is None:
             return decision

@@ -10,7 +10,7 @@ import unicodedata
 
 from gqr.errors import InvalidInputError
 
-__all__ = ["MAX_CHARS", "SURROGATE", "bad_utf8", "clean", "normalize_for_dedup"]
+__all__ = ["MAX_CHARS", "SURROGATE", "bad_utf8", "clean", "has_words", "normalize_for_dedup"]
 
 #: Characters kept from one query; the rest is cut (routing needs the start of a text, and
 #: the cap bounds latency and memory for a 1 MB paste).
@@ -72,3 +72,12 @@ def normalize_for_dedup(text: str) -> str:
     Used to find the same text across splits and sources (leakage checks, deduplication).
     """
     return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def has_words(text: str) -> bool:
+    """True when ``text`` holds at least one letter of any script (not only digits, symbols,
+    emoji or punctuation)."""
+    return _LETTER.search(text) is not None

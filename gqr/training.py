@@ -28,16 +28,28 @@ BACKGROUND_ORDER = (Reason.OUT_OF_DOMAIN.value, Reason.OTHER_LANGUAGE.value, Rea
 @dataclass
 class TrainingSet:
     """Texts per domain, and optional outlier pools per rejection reason
-    (``out_of_domain``, ``other_language``, ``unsafe``) for outlier exposure."""
+    (``out_of_domain``, ``other_language``, ``unsafe``) for outlier exposure.
+
+    ``sources`` (optional) names each row's source per class, parallel to its texts: training
+    then weighs sources so that no single one dominates its class."""
 
     domains: dict[str, list[str]]
     background: dict[str, list[str]] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+
+    def source_of(self, label: str) -> list[str]:
+        """Each row's source for ``label`` (``""`` for every row when not given)."""
+        rows = self.domains.get(label) or self.background.get(label) or []
+        given = self.sources.get(label)
+        return list(given) if given is not None and len(given) == len(rows) else [""] * len(rows)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train. ``target_frr`` is the share of held-out in-domain queries the OOD
-    threshold may reject; ``uncertain_margin`` widens the uncertain zone around it."""
+    threshold may reject; ``uncertain_margin`` widens the uncertain zone around it.
+    ``source_power``: a row's weight within its class goes as ``1 / rows_of_its_source **
+    source_power`` (0 = every row alike, 1 = every source alike)."""
 
     model: str = "svm"
     params: dict[str, Any] = field(default_factory=dict)
@@ -47,13 +59,15 @@ class TrainConfig:
     method: str = "msp"
     uncertain_margin: float = 0.15
     max_background_weight: float = 1.0
+    source_power: float = 0.5
 
 
 def _prepare(
     data: TrainingSet, n_val: dict[str, int] | None = None
-) -> tuple[list[str], list[str], np.ndarray, dict[str, int], np.ndarray]:
-    """Clean and deduplicate; returns columns, texts, labels, stats and a per-row flag that is
-    True for rows from the last ``n_val[class]`` entries of each pool (explicit validation)."""
+) -> tuple[list[str], list[str], np.ndarray, dict[str, int], np.ndarray, list[str]]:
+    """Clean and deduplicate; returns columns, texts, labels, stats, a per-row flag that is
+    True for rows from the last ``n_val[class]`` entries of each pool (explicit validation),
+    and each row's source."""
     domains = list(data.domains)
     if not domains:
         raise DataFormatError("no domains to train on: give at least one domain with examples")
@@ -65,7 +79,9 @@ def _prepare(
         raise DataFormatError("one domain alone needs outlier pools (background) to learn what to reject")
     columns = domains + background
     pools = [data.domains[d] for d in domains] + [data.background[b] for b in background]
+    pool_sources = [data.source_of(c) for c in columns]
     texts: list[str] = []
+    sources: list[str] = []
     labels: list[int] = []
     is_val: list[bool] = []
     seen: dict[str, int] = {}
@@ -88,7 +104,8 @@ def _prepare(
             texts.append(text)
             labels.append(label)
             is_val.append(position >= first_val)
-    return columns, texts, np.asarray(labels, dtype=np.int64), stats, np.asarray(is_val, dtype=bool)
+            sources.append(pool_sources[label][position])
+    return columns, texts, np.asarray(labels, dtype=np.int64), stats, np.asarray(is_val, dtype=bool), sources
 
 
 def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,11 +121,24 @@ def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.flatnonzero(mask), val_idx
 
 
-def _weights(y: np.ndarray, n_domains: int, cap: float) -> np.ndarray:
+def _weights(y: np.ndarray, n_domains: int, cap: float, sources: Sequence[str] = (), power: float = 0.0
+             ) -> np.ndarray:
+    """Per-row weights: classes balanced (background classes capped at ``cap`` times the mean
+    domain weight), and within a class each row weighs ``1 / rows_of_its_source ** power``
+    rescaled so the class keeps its total. Mean 1."""
     counts = np.bincount(y).astype(np.float64)
     w = len(y) / (len(counts) * np.maximum(counts, 1))
     w[n_domains:] = np.minimum(w[n_domains:], cap * w[:n_domains].mean())
-    return (w[y] / w[y].mean()).astype(np.float64)
+    row = w[y]
+    if power > 0 and len(sources) == len(y):
+        keys = np.asarray([f"{c}\x00{s}" for c, s in zip(y.tolist(), sources)], dtype=object)
+        _, inverse, size = np.unique(keys, return_inverse=True, return_counts=True)
+        within = size[inverse.ravel()].astype(np.float64) ** -power
+        for c in np.unique(y):
+            mask = y == c
+            within[mask] *= mask.sum() / within[mask].sum()
+        row = row * within
+    return (row / row.mean()).astype(np.float64)
 
 
 @dataclass
@@ -178,13 +208,14 @@ def train_router(
         merged = TrainingSet(
             {d: list(data.domains[d]) + list(validation.domains.get(d, [])) for d in data.domains},
             {b: list(data.background[b]) + list(validation.background.get(b, [])) for b in data.background},
+            {c: data.source_of(c) + validation.source_of(c) for c in [*data.domains, *data.background]},
         )
         n_val = {d: len(validation.domains.get(d, [])) for d in data.domains}
         n_val.update({b: len(validation.background.get(b, [])) for b in data.background})
-        columns, texts, y, stats, origin = _prepare(merged, n_val)
+        columns, texts, y, stats, origin, sources = _prepare(merged, n_val)
         train_idx, val_idx = np.flatnonzero(~origin), np.flatnonzero(origin)
     else:
-        columns, texts, y, stats, origin = _prepare(data)
+        columns, texts, y, stats, origin, sources = _prepare(data)
         train_idx, val_idx = _split(y, config.val_fraction, config.seed)
     n_domains = len(data.domains)
     say(f"{len(train_idx)} training and {len(val_idx)} validation rows over {len(columns)} classes")
@@ -196,7 +227,8 @@ def train_router(
         n_classes=len(columns),
         val_texts=va_texts,
         val_y=y[val_idx],
-        sample_weight=_weights(y[train_idx], n_domains, config.max_background_weight),
+        sample_weight=_weights(y[train_idx], n_domains, config.max_background_weight,
+                               [sources[i] for i in train_idx], config.source_power),
         seed=config.seed,
     )
     backend = make_backend(config.model, **config.params)

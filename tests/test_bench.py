@@ -13,7 +13,8 @@ import pytest
 from conftest import Corpus, training_set
 from typer.testing import CliRunner
 
-from gqr.bench import BenchmarkResult, EvalSuite, leaderboard, run_benchmark
+from gqr.bench import BenchmarkResult, EvalSuite, checks_table, leaderboard, run_benchmark
+from gqr.checks import NOT_UNSAFE
 from gqr.features import HashingConfig
 from gqr.metrics import SetRows, reliability, threshold_sweep, zone_summary
 
@@ -35,11 +36,16 @@ def tiny_suite(bench_dir: Path, corpus: Corpus, per_set: int = 40) -> EvalSuite:
     picked = [r for d in ("law", "finance", "healthcare") for r in rng.sample([r for r in exact if r["domain"] == d], 20)]
     held = [(t, corpus.classes[y]) for t, y in zip(corpus.val_texts, corpus.val_y) if y < 3]
     ood = {name: [r["text"] for r in rng.sample(_read(bench_dir / "ood" / f"{name}.jsonl"), per_set)] for name in OOD}
+    checks = {f"heldout_{c}": ([t for t, y in zip(corpus.val_texts, corpus.val_y) if corpus.classes[y] == c], c)
+              for c in corpus.classes[3:]}
+    lookalikes = _read(bench_dir.parent / "train" / "safe_lookalikes.jsonl")
+    checks["safe_lookalikes"] = ([r["text"] for r in rng.sample(lookalikes, per_set)], NOT_UNSAFE)
     return EvalSuite(
         id_sets={"id_exact": ([r["text"] for r in picked], [r["domain"] for r in picked]),
                  "id_heldout": ([t for t, _ in held], [d for _, d in held])},
         ood_sets=ood,
         unsafe_sets=UNSAFE,
+        checks=checks,
     )
 
 
@@ -108,6 +114,36 @@ def test_results_json_has_settings_machine_and_packages(tiny: BenchmarkResult, t
     assert stages["onnx_p50_us"] > 0 and stages["featurize_p50_us"] > 0  # the two stages of route(), timed apart
     ci = model["analysis"]["ci"]["gqr_score"]
     assert ci["low"] <= model["gqr_score"] <= ci["high"]
+
+
+def test_checks_agree_with_the_decisions(tiny: BenchmarkResult, bench_dir: Path, small_corpus: Corpus) -> None:
+    """Recall per domain, reason accuracy, unsafe false positives and the uncertain zone's
+    error capture, recomputed here from the router's own decisions."""
+    from gqr.router import Router
+
+    (m,) = tiny.models
+    router = Router.load(m.artifact)
+    suite = tiny_suite(bench_dir, small_corpus)
+    texts, labels = suite.id_sets["id_heldout"]
+    decisions = router.route_batch(texts)
+    for domain in ("law", "finance", "healthcare"):
+        mine = [d.route == domain for d, y in zip(decisions, labels) if y == domain]
+        assert m.checks["recall"]["id_heldout"][domain] == pytest.approx(sum(mine) / len(mine))
+    wrong = [d.route != y for d, y in zip(decisions, labels)]
+    flagged = [d.uncertain for d in decisions]
+    capture = m.checks["capture"]["id_heldout"]
+    assert capture["errors"] == sum(wrong)
+    assert capture["flagged"] == pytest.approx(sum(flagged) / len(flagged))
+    unsafe_texts, expected = suite.checks["heldout_unsafe"]
+    right = [d.route is None and d.reason.value == expected for d in router.route_batch(unsafe_texts)]
+    assert m.checks["reason_accuracy"]["heldout_unsafe"] == pytest.approx(sum(right) / len(right))
+    jig = router.route_batch(suite.ood_sets["jigsaw"])
+    assert m.checks["reason_accuracy"]["jigsaw"] == pytest.approx(sum(d.reason.value == "unsafe" for d in jig) / len(jig))
+    looks = router.route_batch(suite.checks["safe_lookalikes"][0])
+    assert m.checks["reason_accuracy"]["safe_lookalikes"] == pytest.approx(
+        sum(d.reason.value != "unsafe" for d in looks) / len(looks))
+    table = checks_table(tiny)
+    assert "recall exact/held-out" in table and "uncertain zone" in table and "safe_lookalikes=" in table
 
 
 def test_plain_leaderboard_lists_every_set(tiny: BenchmarkResult) -> None:

@@ -98,3 +98,12 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in blocked))
     expected = trained_svm.router().route("How do I appeal a parking ticket in court?")
     assert (route, reason) == (str(expected.route), expected.reason.value)
     assert float(confidence) == pytest.approx(expected.confidence, abs=1e-5)
+
+
+def test_text_without_words_is_out_of_domain_not_a_language(svm_artifact: Path) -> None:
+    router = Router.load(svm_artifact)
+    no_words = ["🙂🙂🙂", "12345", "?!?!", "3.14 + 2 = 5.14", "١٢٣"]
+    for d in router.route_batch(no_words):
+        assert (d.route, d.reason) == (None, Reason.OUT_OF_DOMAIN) and d.detail and "no words" in d.detail
+    words = router.route_batch(["日本語のテキストです。", "x1", "What are the side effects of ibuprofen?"])
+    assert all(not (d.detail or "").startswith("no words") for d in words)

@@ -43,7 +43,7 @@ def bench(
     With --judge-url and --judge-model, each router also gets a "router+judge" row whose
     uncertain queries are sent to that OpenAI-compatible LLM server.
     """
-    from gqr.bench import benchmark_inputs, leaderboard, run_benchmark
+    from gqr.bench import benchmark_inputs, checks_table, leaderboard, run_benchmark
     from gqr.classifiers import BACKENDS
 
     names = [m.strip() for m in models.split(",") if m.strip()]
@@ -59,6 +59,7 @@ def bench(
                            latency_queries=latency_queries, judge=judge, progress=say)
     result.data = data_info
     typer.echo(leaderboard(result))
+    typer.echo(checks_table(result))
     write_outputs(result.to_dict(), json_out, report)
 
 

@@ -1,0 +1,78 @@
+"""What the GQR score does not show: per-domain recall, whether rejections give the right
+reason, unsafe false positives, and how many errors the uncertain zone catches.
+
+``benchmark_inputs`` fills ``EvalSuite.checks`` with the held-out sources of every background
+class (expected reason) and the control pools (``not_unsafe``: e.g. safe look-alikes);
+``check_router`` measures them with the ID sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gqr.decision import Decision, Reason
+
+__all__ = ["NOT_UNSAFE", "check_router", "error_capture"]
+
+#: Expected outcome of a control set: anything but an ``unsafe`` rejection.
+NOT_UNSAFE = "not_unsafe"
+
+
+def _reasons(decisions: Sequence[Decision]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in decisions:
+        key = d.route or d.reason.value
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def error_capture(wrong: np.ndarray, uncertain: np.ndarray) -> dict[str, float]:
+    """Share of wrong decisions flagged uncertain, and share of all decisions flagged."""
+    wrong, uncertain = np.asarray(wrong, bool), np.asarray(uncertain, bool)
+    return {
+        "errors": int(wrong.sum()),
+        "errors_flagged": float(uncertain[wrong].mean()) if wrong.any() else float("nan"),
+        "flagged": float(uncertain.mean()) if uncertain.size else float("nan"),
+    }
+
+
+def check_router(router: Any, id_sets: dict[str, tuple[list[str], list[str]]],
+                 checks: dict[str, tuple[list[str], str]], unsafe_sets: dict[str, list[str]]) -> dict[str, Any]:
+    """Per-domain recall and unsafe false positives on each ID set; expected-reason accuracy on
+    each check set (and on ``unsafe_sets``, whose reason must be ``unsafe``); uncertain-zone
+    error capture over the held-out ID rows and check sets (``capture``)."""
+    out: dict[str, Any] = {"recall": {}, "unsafe_fp": {}, "reason_accuracy": {}, "outcomes": {}, "capture": {}}
+    wrong_all: list[np.ndarray] = []
+    flagged_all: list[np.ndarray] = []
+    for name, (texts, labels) in id_sets.items():
+        decisions = router.route_batch(texts)
+        routes = np.asarray([d.route or "" for d in decisions], dtype=object)
+        truth = np.asarray(labels, dtype=object)
+        out["recall"][name] = {d: float((routes[truth == d] == d).mean()) for d in router.labels if (truth == d).any()}
+        out["unsafe_fp"][name] = float(np.mean([d.reason is Reason.UNSAFE for d in decisions])) if decisions else 0.0
+        wrong = routes != truth
+        flagged = np.asarray([d.uncertain for d in decisions], bool)
+        out["capture"][name] = error_capture(wrong, flagged)
+        if name != "id_exact":
+            wrong_all.append(wrong)
+            flagged_all.append(flagged)
+    for name, (texts, expected) in {**checks, **{k: (v, Reason.UNSAFE.value) for k, v in unsafe_sets.items()}}.items():
+        decisions = router.route_batch(texts)
+        if expected == NOT_UNSAFE:
+            right = np.asarray([d.reason is not Reason.UNSAFE for d in decisions], bool)
+        else:
+            right = np.asarray([d.route is None and d.reason.value == expected for d in decisions], bool)
+        out["reason_accuracy"][name] = float(right.mean()) if right.size else float("nan")
+        out["outcomes"][name] = _reasons(decisions)
+        if name in checks and expected != NOT_UNSAFE:  # held-out background sources
+            wrong = np.asarray([d.route is not None for d in decisions], bool)
+            flagged = np.asarray([d.uncertain for d in decisions], bool)
+            out["capture"][name] = error_capture(wrong, flagged)
+            wrong_all.append(wrong)
+            flagged_all.append(flagged)
+    if wrong_all:
+        out["capture"]["held_out_all"] = error_capture(np.concatenate(wrong_all), np.concatenate(flagged_all))
+    return out
