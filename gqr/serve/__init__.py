@@ -1,6 +1,7 @@
 """Put gqr in front of real traffic: an HTTP server, an ASGI middleware, an OpenAI proxy.
 
-Needs the ``serve`` extra (``pip install 'gqr[serve]'``: FastAPI, uvicorn, httpx).
+Needs the ``serve`` extra (``pip install 'gqr[serve]'``: FastAPI, uvicorn, httpx,
+prometheus-client for ``/metrics`` across worker processes).
 
 - ``create_app(model, settings, proxy)``: the FastAPI app of ``gqr serve``.
 - ``GuardMiddleware``: guard any ASGI app (FastAPI, Starlette) with a router.
