@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 DataDir = Annotated[
     Optional[Path],
-    typer.Option("--data-dir", help="Local GQR-Bench copy (id/*.jsonl, ood/*.jsonl). Default: $GQR_DATA_DIR, else the hub."),
+    typer.Option(
+        "--data-dir",
+        help="Local GQR-Bench copy (id/*.jsonl, ood/*.jsonl). Default: $GQR_DATA_DIR; "
+        "with neither, the Hugging Face hub (extra hub).",
+    ),
 ]
 TrainDir = Annotated[
     Optional[Path],
@@ -20,8 +25,33 @@ TrainDir = Annotated[
 ]
 
 
+class _FlagsTakeNoValue:
+    """Help that shows a flag as a flag: typer 0.29 prints a type after every flag
+    (``--json <bool>``, even ``--help <bool>``) as if it took a value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsTakeNoValue, TyperCommand):
+    """The class of every gqr command (``app.command(name, cls=Command)``)."""
+
+
+class Group(_FlagsTakeNoValue, TyperGroup):
+    """The class of every gqr command group (``typer.Typer(cls=Group)``)."""
+
+
 def say(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr."""
+    typer.echo(f"warning: {message}", err=True)
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -41,30 +71,25 @@ def ensure_writable_dir(folder: Path, option: str) -> None:
         raise usage_error(f"{option}: cannot write to {folder}; choose another place")
 
 
+def check_model_out(out: Path, overwrite: bool) -> None:
+    """Refuse ``--out`` when it is a file, or a non-empty directory without ``--overwrite``
+    (the model is renamed into place: whatever the directory held is gone); with
+    ``--overwrite`` still refuse a non-empty directory that is not a gqr model."""
+    if out.exists() and not out.is_dir():
+        raise usage_error(f"--out {out} is a file; give a directory for the model")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "manifest.json").is_file():
+        raise usage_error(f"--out {out} holds files that are not a gqr model; it would be replaced as a whole: "
+                          "give a new or empty directory")
+    if not overwrite:
+        raise usage_error(f"--out {out} already holds a model; pass --overwrite to replace it, or give another directory")
+
+
 def load_bench(data_dir: Path | None, train_dir: Path | None) -> Any:
     from gqr.datasets import load_benchmark
 
     return load_benchmark(data_dir, train_dir)  # None: $GQR_DATA_DIR / $GQR_TRAIN_DIR, read there
-
-
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``["C=0.5", "hidden=512"]`` -> ``{"C": 0.5, "hidden": 512}`` (numbers, booleans, strings)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise usage_error(f"{item!r}: expected KEY=VALUE")
-        key, raw = item.split("=", 1)
-        value: Any = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                pass
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        out[key.strip()] = value
-    return out
 
 
 def stderr_is_tty() -> bool:
@@ -83,7 +108,6 @@ Uncertain = Annotated[
 Coverage = Annotated[
     Optional[float], typer.Option("--coverage", help="Define the uncertain zone by conformal prediction sets at this coverage, e.g. 0.95.")
 ]
-
 
 
 def judge_config(url: str | None, model: str | None, timeout: float, *, required: bool = False) -> Any:

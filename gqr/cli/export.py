@@ -8,10 +8,13 @@ from typing import Annotated
 
 import typer
 
+from gqr.cli._common import check_model_out
+
 
 def export(
     model: Annotated[Path, typer.Argument(help="A trained model directory (from `gqr train`).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the verified copy.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model already in --out.")] = False,
 ) -> None:
     """Verify a model (checksums, graph signature, labels) and copy it for deployment.
 
@@ -20,6 +23,7 @@ def export(
     from gqr.artifact import read_artifact, write_artifact
     from gqr.router import Router
 
+    check_model_out(out, overwrite)
     Router.load(model)  # full verification, including the ONNX graph signature
     artifact = read_artifact(model)
     manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "format", "format_version")}
