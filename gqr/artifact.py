@@ -106,7 +106,8 @@ def read_artifact(path: str | os.PathLike[str]) -> LoadedArtifact:
     """Parse, validate and verify an artifact directory; return its verified bytes."""
     root = Path(path)
     if not root.is_dir():
-        raise ArtifactNotFoundError(f"model directory not found: {root}")
+        raise ArtifactNotFoundError(f"{root} is a file, not a model directory (the folder holding manifest.json)"
+                                    if root.exists() else f"model directory not found: {root}")
     mpath = root / MANIFEST
     if not mpath.is_file():
         raise ArtifactNotFoundError(f"{mpath} not found: is {root} a gqr model directory?")

@@ -7,12 +7,14 @@ import sys
 
 import typer
 
+from gqr.cli._common import Command, Group
 from gqr.errors import GQRError
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="gqr",
+    cls=Group,
     help="Guarded query routing: send each query to a domain, or reject it, in microseconds.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -23,13 +25,10 @@ app = typer.Typer(
 def _register() -> None:
     from gqr.cli import bench, data, export, route, score, serve, train
 
-    app.command("route")(route.route)
-    app.command("score")(score.score)
-    app.command("train")(train.train)
-    app.command("export")(export.export)
-    app.command("inspect")(export.inspect)
-    app.command("bench")(bench.bench)
-    app.command("serve")(serve.serve)
+    for name, command in (("route", route.route), ("score", score.score), ("train", train.train),
+                          ("export", export.export), ("inspect", export.inspect), ("bench", bench.bench),
+                          ("serve", serve.serve)):
+        app.command(name, cls=Command)(command)
     app.add_typer(data.app, name="data")
     app.add_typer(__import__("gqr.cli.report", fromlist=["app"]).app, name="report")
 

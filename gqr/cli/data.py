@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from gqr.cli._common import DataDir, TrainDir, load_bench
+from gqr.cli._common import Command, DataDir, Group, TrainDir, load_bench
 
-app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+app = typer.Typer(help="Inspect datasets.", no_args_is_help=True, cls=Group)
 
 
-@app.command("info")
+@app.command("info", cls=Command)
 def info(
     data_dir: DataDir = None,
     train_dir: TrainDir = None,

@@ -18,8 +18,17 @@ def _format(text: str, d: Decision) -> str:
     return f"{where:<12} {d.reason.value:<15} {d.confidence:6.3f}  {d.source.value:<8} {snippet}"
 
 
+def stdin_lines(raw: bytes) -> list[bytes]:
+    """One query per input line, blank ones included (they are answered invalid_input, so
+    output line N answers input line N); the newline ending the last line opens no query."""
+    lines = raw.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [line.removesuffix(b"\r") for line in lines]
+
+
 def route(
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Queries to route; none (or '-') reads stdin, one query a line.")] = None,
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Queries to route; none (or '-') reads stdin, one query a line (one output line per input line).")] = None,
     model: ModelOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per query.")] = False,
     judge_url: JudgeUrl = None,
@@ -32,8 +41,7 @@ def route(
     if not texts or texts == ["-"]:
         if sys.stdin is None or sys.stdin.isatty():
             raise usage_error("give a query as an argument, or pipe queries on stdin (one a line)")
-        raw = sys.stdin.buffer.read()
-        lines: list[str | bytes] = [line for line in raw.split(b"\n") if line.strip()]
+        lines: list[str | bytes] = list(stdin_lines(sys.stdin.buffer.read()))
     else:
         lines = list(texts)
     for start in range(0, len(lines), 1024):

@@ -21,6 +21,27 @@ from gqr.cli._common import (
 )
 
 
+def check_input(path: Path) -> None:
+    """A usage error unless ``path`` is a file, saying what it is instead."""
+    if path.is_dir():
+        raise usage_error(f"{path} is a directory; give one input file (.jsonl .csv .tsv .parquet .txt) or '-' for stdin")
+    if not path.exists():
+        raise usage_error(f"{path}: no such file")
+    if not path.is_file():
+        raise usage_error(f"{path} is not a regular file; give one input file, or pipe it on stdin with '-'")
+
+
+def check_output(output: Path, replace: bool) -> None:
+    """A usage error when ``--output`` is a directory, cannot be written, or already holds rows
+    that would be lost (``replace``: --resume or --overwrite was given)."""
+    if output.is_dir():
+        raise usage_error(f"--output {output} is a directory; give a file name")
+    if not replace and output.exists() and output.stat().st_size > 0:
+        raise usage_error(f"--output {output} already exists: pass --resume to continue it, --overwrite to replace it, "
+                          "or give another file")
+    ensure_writable_dir(output.parent, "--output")
+
+
 def score(
     source: Annotated[str, typer.Argument(metavar="INPUT", help="Input file (.jsonl .csv .tsv .parquet .txt), or '-' for stdin.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write decisions here (JSONL); default stdout.")] = None,
@@ -29,6 +50,7 @@ def score(
     text_field: Annotated[str, typer.Option("--text-field", help="Field or column holding the query.")] = "text",
     keep: Annotated[list[str] | None, typer.Option("--keep", help="Copy this input field to the output (repeatable), e.g. --keep id.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the rows already in --output, append the rest.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output file (without it, an existing output is refused).")] = False,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=65536, help="Rows routed per batch (memory stays constant).")] = 1024,
     scores: Annotated[bool, typer.Option("--scores", help="Add every domain's probability to each row.")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar with rows/s on stderr (default: when stderr is a terminal).")] = None,
@@ -47,12 +69,14 @@ def score(
 
     if resume and output is None:
         raise usage_error("--resume needs --output FILE (the file is the checkpoint)")
-    if source != "-" and not Path(source).is_file():
-        raise usage_error(f"{source}: no such file")
+    if resume and overwrite:
+        raise usage_error("--resume keeps the rows in --output and --overwrite replaces them: give one")
+    if source != "-":
+        check_input(Path(source))
     if output is not None and source != "-" and output.resolve() == Path(source).resolve():
         raise usage_error("--output must not be the input file")
     if output is not None:
-        ensure_writable_dir(output.parent, "--output")  # before loading the model
+        check_output(output, resume or overwrite)  # before loading the model
     router = make_router(model, judge_url, judge_model, uncertain, coverage)
     stdin = sys.stdin.buffer if source == "-" else None
     if stdin is not None and sys.stdin.isatty():
