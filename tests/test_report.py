@@ -178,11 +178,22 @@ def test_quoted_retraining_figures_are_consistent() -> None:
         assert q.gqr_score == pytest.approx(harmonic_mean(q.id_accuracy, q.ood_accuracy), abs=0.002), q.label
 
 
+def worsen(model: dict[str, Any], ood_set: str, share: float) -> None:
+    """Make ``share`` of an OOD set's rows wrong (accepted as domain 0), as a worse run would."""
+    rows = model["rows"][ood_set]
+    right = [i for i, (t, p) in enumerate(zip(rows["truth"], rows["pred"])) if t == p]
+    for i in right[: int(share * len(rows["pred"]))]:
+        rows["pred"][i] = 0
+    model["ood_sets"][ood_set] = float(np.mean([t == p for t, p in zip(rows["truth"], rows["pred"])]))
+
+
 def test_compare_reports_deltas_and_model_changes(results: dict[str, Any], tmp_path: Path) -> None:
     old = analyze(results)
     new = copy.deepcopy(old)
-    new["models"][0]["gqr_score"] -= 0.02
-    new["models"][0]["ood_sets"]["olid"] += 0.05
+    m = new["models"][0]
+    m["gqr_score"] -= 0.2
+    m["analysis"]["ci"]["gqr_score"] = {k: v - 0.2 for k, v in m["analysis"]["ci"]["gqr_score"].items()}
+    worsen(m, "olid", 0.3)
     extra = copy.deepcopy(new["models"][0])
     extra["name"] = "widemlp"
     new["models"].append(extra)
@@ -190,16 +201,56 @@ def test_compare_reports_deltas_and_model_changes(results: dict[str, Any], tmp_p
     assert diff.added == ["widemlp"] and diff.removed == []
     changes = {c.metric: c for c in diff.changes["svm"]}
     assert set(changes) == {"gqr_score", "ood_sets.olid"}
-    assert changes["gqr_score"].delta == pytest.approx(-0.02) and changes["gqr_score"].better is False
-    assert changes["ood_sets.olid"].better is True
+    assert changes["gqr_score"].delta == pytest.approx(-0.2) and changes["gqr_score"].better is False
+    assert changes["gqr_score"].verdict == "worse" and changes["gqr_score"].outside_ci
+    assert changes["ood_sets.olid"].verdict == "worse" and changes["ood_sets.olid"].outside_ci
     text = diff.to_text()
-    assert "models added: widemlp" in text and "-0.0200" in text and "worse" in text
+    assert "models added: widemlp" in text and "-0.2000" in text and "worse" in text
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(old))
     b.write_text(json.dumps(new))
     out = CliRunner().invoke(app, ["report", "compare", str(b), str(a)])
     assert out.exit_code == 0, out.output
-    assert "models removed: widemlp" in out.output and "+0.0200" in out.output
+    assert "models removed: widemlp" in out.output and "+0.2000" in out.output
+
+
+def test_compare_calls_noise_unchanged(results: dict[str, Any], tmp_path: Path) -> None:
+    """Accuracy inside the new run's 95% bootstrap interval and timings inside run-to-run
+    spread (or the relative tolerance) are unchanged, not better or worse."""
+    old = analyze(results)
+    new = copy.deepcopy(old)
+    m = new["models"][0]
+    ci = m["analysis"]["ci"]["gqr_score"]
+    m["gqr_score"] = ci["low"] + 0.4 * (ci["high"] - ci["low"])  # old estimate stays inside the new interval
+    assert m["gqr_score"] != old["models"][0]["gqr_score"]
+    for name in ("id_sets.id_exact", "ood_sets.jigsaw"):  # per-set: from analysis.ci, or the set's own rows
+        kind, _, set_name = name.partition(".")
+        m[kind][set_name] += 0.001
+    m["latency"]["p50_us"] *= 1.10  # within the 25% default tolerance
+    m["batch_qps"] *= 0.5  # beyond it
+    old["models"][0]["spread"] = {"latency.p99_us": [100.0, 150.0]}
+    m["spread"] = {"latency.p99_us": [140.0, 200.0]}  # overlapping run-to-run ranges
+    m["latency"]["p99_us"] = old["models"][0]["latency"]["p99_us"] * 1.4
+    diff = compare(old, new)
+    changes = {c.metric: c for c in diff.changes["svm"]}
+    for metric in ("gqr_score", "id_sets.id_exact", "ood_sets.jigsaw"):
+        assert changes[metric].verdict == "unchanged" and changes[metric].better is None, changes[metric]
+        assert changes[metric].noise == "within new 95% CI"
+    assert changes["latency.p50_us"].noise == "within 25% timing tolerance"
+    assert changes["latency.p99_us"].noise == "within run-to-run spread"
+    assert changes["batch_qps"].verdict == "worse" and not changes["batch_qps"].noise
+    text = diff.to_text()
+    assert "svm: 1 changed, " in text and "unchanged (within new 95% CI)" in text
+    assert "timings within 25% of the old run count as unchanged" in text
+    m["spread"] = {"latency.p99_us": [160.0, 200.0]}  # the ranges no longer overlap: a real change
+    assert {c.metric: c for c in compare(old, new).changes["svm"]}["latency.p99_us"].verdict == "worse"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(old))
+    b.write_text(json.dumps(new))
+    strict = CliRunner().invoke(app, ["report", "compare", str(a), str(b), "--timing-tolerance", "0.05", "--json"])
+    assert strict.exit_code == 0, strict.output
+    verdicts = {c["metric"]: c["verdict"] for c in json.loads(strict.stdout)["changes"]["svm"]}
+    assert verdicts["latency.p50_us"] == "worse" and verdicts["gqr_score"] == "unchanged"
 
 
 def test_load_results_says_what_is_wrong(tmp_path: Path) -> None:

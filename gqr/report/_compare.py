@@ -1,4 +1,10 @@
-"""What changed between two benchmark runs: per model, per metric deltas; models added/removed."""
+"""What changed between two benchmark runs: per model, per metric deltas; models added/removed.
+
+A difference within noise counts as unchanged: an accuracy whose old value lies inside the new
+run's 95% bootstrap interval (from ``analysis.ci``, or resampled from the set's per-row outcomes),
+and a timing inside run-to-run spread (a model's ``spread: {metric: [low, high]}`` in both runs,
+when recorded) or else within a relative tolerance (``timing_tolerance``, 25% by default).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Change", "Comparison", "compare"]
+import numpy as np
+
+from gqr.metrics import SetRows
+from gqr.report._analysis import primary_id
+from gqr.report._bootstrap import _resampled_means
+
+__all__ = ["TIMING_TOLERANCE", "Change", "Comparison", "compare"]
+
+#: relative difference under which two timings count as unchanged when no spread is recorded
+TIMING_TOLERANCE = 0.25
+_TIMINGS = ("latency.", "batch_qps", "train_seconds")
+_RESAMPLES = 1000
 
 # metric path -> True when higher is better (None: neither)
 _FIXED: dict[str, bool | None] = {
@@ -25,7 +42,7 @@ _FIXED: dict[str, bool | None] = {
     "analysis.escalated_share": None,
     "analysis.judge_simulation.lift_points": True,
 }
-_CI = {"gqr_score": "gqr_score", "id_accuracy": "id_accuracy", "ood_accuracy": "ood_accuracy"}
+_CI = ("gqr_score", "id_accuracy", "ood_accuracy", "unsafe_average")
 
 
 @dataclass(frozen=True)
@@ -33,12 +50,18 @@ class Change:
     metric: str
     old: float | None
     new: float | None
-    better: bool | None  # None: no direction, or a value is missing
+    better: bool | None  # None: no direction, a value is missing, or within noise
     outside_ci: bool = False  # the old value lies outside the new run's 95% bootstrap interval
+    noise: str = ""  # why the difference counts as unchanged ("" for a real change)
 
     @property
     def delta(self) -> float | None:
         return None if self.old is None or self.new is None else self.new - self.old
+
+    @property
+    def verdict(self) -> str:
+        """``better``, ``worse``, ``unchanged`` (within noise) or ``""`` (no direction)."""
+        return "unchanged" if self.noise else {True: "better", False: "worse", None: ""}[self.better]
 
 
 @dataclass
@@ -56,7 +79,8 @@ class Comparison:
             "old": self.old_label, "new": self.new_label, "added": self.added, "removed": self.removed,
             "context": self.context, "unchanged": self.unchanged,
             "changes": {m: [{"metric": c.metric, "old": c.old, "new": c.new, "delta": c.delta, "better": c.better,
-                             "outside_ci": c.outside_ci} for c in cs] for m, cs in self.changes.items()},
+                             "verdict": c.verdict, "noise": c.noise, "outside_ci": c.outside_ci} for c in cs]
+                        for m, cs in self.changes.items()},
         }
 
     def to_text(self) -> str:
@@ -67,16 +91,16 @@ class Comparison:
         if self.removed:
             lines.append(f"models removed: {', '.join(self.removed)}")
         for model, changes in self.changes.items():
+            real = [c for c in changes if not c.noise]
             lines.append("")
-            lines.append(f"{model}: {len(changes)} changed, {self.unchanged.get(model, 0)} unchanged")
+            lines.append(f"{model}: {len(real)} changed, {self.unchanged.get(model, 0) + len(changes) - len(real)} unchanged")
             if not changes:
                 continue
             width = max(len(c.metric) for c in changes)
-            for c in changes:
-                verdict = {True: "better", False: "worse", None: ""}[c.better]
-                flag = " (outside new 95% CI)" if c.outside_ci else ""
+            for c in sorted(changes, key=lambda c: bool(c.noise)):
+                why = f" ({c.noise})" if c.noise else " (outside new 95% CI)" if c.outside_ci else ""
                 lines.append(f"  {c.metric.ljust(width)}  {_num(c.old):>12}  ->  {_num(c.new):>12}  "
-                             f"{_delta(c):>11}  {verdict}{flag}".rstrip())
+                             f"{_delta(c):>11}  {c.verdict}{why}".rstrip())
         if not self.changes and not self.added and not self.removed:
             lines.append("no models in common")
         return "\n".join(lines)
@@ -142,9 +166,63 @@ def _checksums(results: dict[str, Any]) -> dict[str, str | None]:
     return {str(e.get("name")): e.get("sha256") for e in entries if e.get("name")}
 
 
+def _interval(results: dict[str, Any], model: dict[str, Any], path: str, seed: int) -> tuple[float, float] | None:
+    """The 95% bootstrap interval of an accuracy in ``model`` (None when there is none)."""
+    ci = (model.get("analysis") or {}).get("ci") or {}
+    kind, _, name = path.partition(".")
+    key = path if path in _CI else None
+    if kind == "id_sets":
+        key = "id_accuracy" if name == primary_id(results, model) else f"{name}_accuracy"
+    bounds = [(ci.get(key) or {}).get(end) for end in ("low", "high")]
+    if all(isinstance(v, (int, float)) and math.isfinite(v) for v in bounds):
+        return float(bounds[0]), float(bounds[1])  # type: ignore[arg-type]
+    rows = (model.get("rows") or {}).get(name) if kind in ("id_sets", "ood_sets") else None
+    if not rows:
+        return None
+    correct = SetRows.from_dict(rows).correct.astype(np.float64)
+    if correct.size == 0:
+        return None
+    low, high = np.percentile(_resampled_means(correct, _RESAMPLES, np.random.default_rng(seed)), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _spreads(a: dict[str, Any], b: dict[str, Any], path: str) -> tuple[list[float], list[float]] | None:
+    """The run-to-run ``[low, high]`` of a timing in both runs, when both recorded one."""
+    spread_a, spread_b = (a.get("spread") or {}).get(path), (b.get("spread") or {}).get(path)
+    return (spread_a, spread_b) if spread_a and spread_b else None
+
+
+def _timing_noise(a: dict[str, Any], b: dict[str, Any], path: str, x: float, y: float, tolerance: float) -> str:
+    """Why two timings count as unchanged (``""``: they differ beyond the noise)."""
+    spreads = _spreads(a, b, path)
+    if spreads:
+        (low_a, high_a), (low_b, high_b) = spreads
+        return "within run-to-run spread" if max(low_a, low_b) <= min(high_a, high_b) else ""
+    return f"within {tolerance:.0%} timing tolerance" if abs(y - x) <= tolerance * abs(x) else ""
+
+
+def _noise(results: dict[str, Any], a: dict[str, Any], b: dict[str, Any], path: str, x: float | None,
+           y: float | None, tolerance: float) -> tuple[str, bool]:
+    """(why the difference is noise or "", whether the old value is outside the new 95% CI)."""
+    if x is None or y is None:
+        return "", False
+    if path.startswith(_TIMINGS):
+        return _timing_noise(a, b, path, x, y, tolerance), False
+    seed = int((results.get("settings") or {}).get("seed", 0))
+    interval = _interval(results, b, path, seed)
+    if interval is None:
+        return "", False
+    inside = interval[0] <= x <= interval[1]
+    return ("within new 95% CI" if inside else ""), not inside
+
+
 def compare(old: dict[str, Any], new: dict[str, Any], old_path: str = "old", new_path: str = "new",
-            tolerance: float = 1e-9) -> Comparison:
-    """Per-model, per-metric differences from ``old`` to ``new`` (two results dicts)."""
+            tolerance: float = 1e-9, timing_tolerance: float = TIMING_TOLERANCE) -> Comparison:
+    """Per-model, per-metric differences from ``old`` to ``new`` (two results dicts).
+
+    Differences within noise (see the module docstring) are listed as ``unchanged``;
+    ``tolerance`` is the relative difference below which two values are equal.
+    """
     a = {m["name"]: m for m in old.get("models", [])}
     b = {m["name"]: m for m in new.get("models", [])}
     out = Comparison(_label(old, old_path), _label(new, new_path), sorted(b.keys() - a.keys()),
@@ -160,10 +238,13 @@ def compare(old: dict[str, Any], new: dict[str, Any], old_path: str = "old", new
             if x is not None and y is not None and abs(y - x) <= tolerance * max(1.0, abs(x)):
                 same += 1
                 continue
-            better = None if higher is None or x is None or y is None else (y > x) == higher
-            ci = ((b[name].get("analysis") or {}).get("ci") or {}).get(_CI.get(path, ""))
-            outside = bool(ci and x is not None and not ci["low"] <= x <= ci["high"])
-            changes.append(Change(path, x, y, better, outside))
+            noise, outside = _noise(new, a[name], b[name], path, x, y, timing_tolerance)
+            better = None if noise or higher is None or x is None or y is None else (y > x) == higher
+            changes.append(Change(path, x, y, better, outside, noise))
         out.changes[name] = changes
         out.unchanged[name] = same
+    if any(c.metric.startswith(_TIMINGS) and _spreads(a[m], b[m], c.metric) is None
+           for m, cs in out.changes.items() for c in cs):
+        out.context.append(f"timings within {timing_tolerance:.0%} of the old run count as unchanged "
+                           "(no run-to-run spread recorded)")
     return out
