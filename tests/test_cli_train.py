@@ -85,6 +85,16 @@ def write_csv(path: Path, corpus: Corpus, per_class: int) -> Path:
     return path
 
 
+def test_a_value_the_backend_refuses_is_one_line(small_corpus: Corpus, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "q.csv", small_corpus, per_class=20)
+    result = gqr("train", "--data", str(data), "--out", str(tmp_path / "m"), "--param", "C=-1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "╭" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert errors == [result.stderr.strip().splitlines()[-1]]  # progress lines, then one error line
+    assert errors[0].startswith("Error: svm refused --param C=-1: The 'C' parameter of LinearSVC")
+    assert not (tmp_path / "m").exists()
+
+
 def test_small_data_without_pools_warns_and_out_is_not_overwritten(small_corpus: Corpus, tmp_path: Path) -> None:
     data = write_csv(tmp_path / "q.csv", small_corpus, per_class=40)  # 80 rows: 12 held out
     out = tmp_path / "model"

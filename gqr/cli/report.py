@@ -18,7 +18,11 @@ def compare(
     old: Annotated[Path, typer.Argument(help="results.json of the earlier run.")],
     new: Annotated[Path, typer.Argument(help="results.json of the later run.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    timing_tolerance: Annotated[Optional[float], typer.Option("--timing-tolerance", min=0.0, help="Relative difference under which timings count as unchanged when the runs record no run-to-run spread (default 0.25).")] = None,
+    timing_tolerance: Annotated[
+        Optional[float],
+        typer.Option("--timing-tolerance", min=0.0, help="Relative difference under which timings count as "
+                     "unchanged when the runs record no run-to-run spread (default 0.25)."),
+    ] = None,
 ) -> None:
     """Print what changed from OLD to NEW: per model, per metric deltas; models added or removed.
 

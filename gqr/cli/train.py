@@ -66,7 +66,7 @@ def train(
     outlier_files = parse_outliers(outliers)
     check_model_out(out, overwrite)
     ensure_writable_dir(out.parent, "--out")  # fail now, not after training
-    from gqr.training import TrainConfig, train_router
+    from gqr.training import TrainConfig
 
     domains, background = read_user_data(data or [], outlier_files, pools, text_field, label_field)
     if benchmark:
@@ -76,7 +76,7 @@ def train(
     if not train_set.background:
         warn(NO_POOLS)
     config = TrainConfig(model=model, params=params, seed=seed, target_frr=target_frr, method=ood_method)
-    trained = train_router(train_set, config, progress=say, validation=validation)
+    trained = fit(train_set, config, validation, param or [])
     check_validation_size(trained.data_stats, config.val_fraction)
     path = trained.export(out)
     m = trained.metrics
@@ -84,6 +84,21 @@ def train(
         + (f", outlier rejection {m['outlier_rejection']:.3f}" if "outlier_rejection" in m else "")
         + f", ECE {m['ece_before']:.3f} -> {m['ece_after']:.3f}")
     typer.echo(f"wrote {path}")
+
+
+def fit(train_set: Any, config: Any, validation: Any, given: list[str]) -> Any:
+    """``train_router``; a backend's refusal of a ``--param`` value (a ``ValueError`` from its
+    library, e.g. ``C=-1``) becomes one usage-error line instead of a traceback."""
+    from gqr.errors import GQRError
+    from gqr.training import train_router
+
+    try:
+        return train_router(train_set, config, progress=say, validation=validation)
+    except ValueError as exc:
+        if isinstance(exc, GQRError) or not given:
+            raise
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise usage_error(f"{config.model} refused --param {' '.join(given)}: {reason}") from None
 
 
 def parse_outliers(items: list[str] | None) -> list[tuple[str, Path]]:
