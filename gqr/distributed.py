@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from gqr.artifact import MANIFEST, read_artifact
-from gqr.errors import InvalidInputError, require
+from gqr.errors import InvalidInputError, MissingDependencyError, require
 
-__all__ = ["DECISION_COLUMNS", "RouteBatches", "artifact_files", "route_spark"]
+__all__ = ["DECISION_COLUMNS", "RouteBatches", "artifact_files", "route_spark", "worker_python"]
 
 #: Output columns (before the prefix) and their Spark SQL types.
 DECISION_COLUMNS = {
@@ -38,6 +40,12 @@ DECISION_COLUMNS = {
 
 _ROUTERS: dict[str, Any] = {}
 _LOCK = threading.Lock()
+
+#: What PySpark runs its Python workers with when neither PYSPARK_PYTHON nor a conf names one.
+SPARK_DEFAULT_PYTHON = "python3"
+#: What a worker imports to run ``RouteBatches``.
+WORKER_MODULES = ("gqr", "pandas", "pyarrow")
+_CHECKED: set[str] = set()
 
 
 def artifact_files(model: str | os.PathLike[str]) -> dict[str, bytes]:
@@ -94,16 +102,60 @@ class RouteBatches:
         return out
 
 
+def worker_python(sc: Any) -> str:
+    """The interpreter Spark's Python workers will run, chosen so that they can import gqr.
+
+    PySpark starts its workers with ``PYSPARK_PYTHON``, else ``python3`` from the PATH: in a
+    virtual environment that is not activated, a Python without gqr. Nothing set: local mode
+    uses this interpreter (``sys.executable``); a cluster keeps ``python3`` (see the README).
+    ``spark.pyspark.python``, which pip-installed PySpark ignores, is applied. A user's choice
+    is kept; in local mode it is checked, and one that cannot import gqr raises
+    ``MissingDependencyError`` saying what to set.
+    """
+    local = str(sc.master).startswith("local")
+    if sc.pythonExec == SPARK_DEFAULT_PYTHON and "PYSPARK_PYTHON" not in os.environ:
+        chosen = sc.getConf().get("spark.pyspark.python")
+        if chosen or local:
+            sc.pythonExec = chosen or sys.executable
+    if local:
+        _check_worker_python(sc.pythonExec)
+    return str(sc.pythonExec)
+
+
+def _check_worker_python(python: str) -> None:
+    """Raise ``MissingDependencyError`` unless ``python`` can import ``WORKER_MODULES``."""
+    if python in _CHECKED or python == sys.executable:
+        return
+    code = "import " + ", ".join(WORKER_MODULES)
+    try:
+        ok = subprocess.run([python, "-c", code], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        raise MissingDependencyError(
+            f"Spark's Python workers would run {python!r} (PYSPARK_PYTHON or spark.pyspark.python), "
+            f"which cannot {code}: install gqr[spark] there, or set PYSPARK_PYTHON={sys.executable} "
+            "before the Spark session starts"
+        )
+    _CHECKED.add(python)
+
+
 def route_spark(df: Any, model: str | os.PathLike[str], text_col: str = "text", *, prefix: str = "gqr_",
                 uncertain: str = "model", coverage: float | None = None) -> Any:
-    """``df`` (a Spark DataFrame) with the decision columns added, computed on the executors."""
+    """``df`` (a Spark DataFrame) with the decision columns added, computed on the executors.
+
+    In local mode the workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise
+    (``worker_python``).
+    """
     require("pyspark", "spark", "Distributed scoring on Spark")
     if text_col not in df.columns:
         raise InvalidInputError(f"column {text_col!r} not found; columns are {df.columns}")
     clash = [prefix + c for c in DECISION_COLUMNS if prefix + c in df.columns]
     if clash:
         raise InvalidInputError(f"the DataFrame already has column(s) {clash}; pass another prefix=")
-    files = df.sparkSession.sparkContext.broadcast(artifact_files(model))
+    sc = df.sparkSession.sparkContext
+    worker_python(sc)
+    files = sc.broadcast(artifact_files(model))
     columns = ", ".join(f"`{f.name.replace('`', '``')}` {f.dataType.simpleString()}" for f in df.schema.fields)
     extra = ", ".join(f"`{prefix}{name}` {kind}" for name, kind in DECISION_COLUMNS.items())
     def run(frames: Any) -> Any:
