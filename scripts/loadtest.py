@@ -187,6 +187,7 @@ def main() -> int:
     args.concurrency = max(1, min(args.concurrency, 512))
 
     texts = load_texts(args.data_dir)
+    load_before = [round(x, 2) for x in os.getloadavg()]  # the client shares the machine: say how busy it was
     proc = None
     if args.url:
         check_loopback(args.url)
@@ -210,7 +211,8 @@ def main() -> int:
                                 "last_quarter_mean": round(sum(mb[-quarter:]) / quarter, 1), "samples": len(mb)}
             report["rss_growth_mb"] = round(report["rss_mb"]["last_quarter_mean"] - report["rss_mb"]["first_quarter_mean"], 1)
         report.update(concurrency=args.concurrency, batch=args.batch, workers=args.workers if proc else None,
-                      distinct_texts=len(texts), url=url)
+                      distinct_texts=len(texts), url=url, cpus=os.cpu_count(), load_before=load_before,
+                      load_after=[round(x, 2) for x in os.getloadavg()])
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
