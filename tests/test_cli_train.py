@@ -170,6 +170,7 @@ def test_benchmark_keeps_the_users_domains_and_pools(bench_dir: Path, train_dir:
     assert len(train.domains["finance"]) + len(val.domains["finance"]) == \
         len(alone.domains["finance"]) + len(alone_val.domains["finance"]) + 2
     assert train.background["out_of_domain"] == alone.background["out_of_domain"]
-    if hasattr(train, "source_of"):  # per-row sources stay aligned with the texts
-        assert train.source_of("billing") == ["mine.csv"] * 36
-        assert len(train.source_of("finance")) == len(train.domains["finance"])
+    # per-row sources stay aligned with the texts: the benchmark's keep theirs, the user's name their file
+    assert train.sources["billing"] == ["mine.csv"] * 36 and train.sources["unsafe"] == ["bad.txt"] * 9
+    assert train.sources["finance"][: len(alone.domains["finance"])] == alone.source_of("finance")
+    assert len(train.sources["finance"]) == len(train.domains["finance"])

@@ -151,15 +151,14 @@ def read_pools(directory: Path, domains: Rows, background: Rows) -> None:
         raise DataFormatError(f"{directory}/MANIFEST.json lists no domain_pool or background_pool that could be read; "
                               "list your pools there (file, label, role, rows, sha256)")
     for pool in used:
-        sources = getattr(pool, "sources", ())
-        rows = zip(pool.texts, sources) if len(sources) == len(pool.texts) else ((t, pool.name) for t in pool.texts)
+        sources = pool.sources if len(pool.sources) == len(pool.texts) else (pool.name,) * len(pool.texts)
+        rows = zip(pool.texts, sources)
         (domains if pool.kind == "domain" else background).setdefault(pool.label, []).extend(rows)
     say(f"pools from {directory}: " + ", ".join(f"{p.name} ({p.label}, {len(p.texts)})" for p in used))
 
 
 def training_set(domains: Rows, background: Rows, base: Any = None) -> Any:
-    """A ``TrainingSet``: ``base`` (a ``TrainingSet``, or nothing) plus these rows, with each
-    row's source where ``TrainingSet`` keeps sources."""
+    """A ``TrainingSet``: ``base`` (a ``TrainingSet``, or nothing) plus these rows and their sources."""
     from gqr.training import TrainingSet
 
     base = base if base is not None else TrainingSet({}, {})
@@ -168,11 +167,9 @@ def training_set(domains: Rows, background: Rows, base: Any = None) -> Any:
     for rows, into in ((domains, texts), (background, extra)):
         for label, pairs in rows.items():
             into.setdefault(label, []).extend(t for t, _ in pairs)
-    out = TrainingSet(texts, extra)
-    if hasattr(base, "source_of"):  # row weights per source need each row's source
-        given = {**domains, **background}
-        out.sources = {c: base.source_of(c) + [s for _, s in given.get(c, [])] for c in [*texts, *extra]}
-    return out
+    given = {**domains, **background}  # row weights per source need each row's source
+    sources = {c: base.source_of(c) + [s for _, s in given.get(c, [])] for c in [*texts, *extra]}
+    return TrainingSet(texts, extra, sources)
 
 
 def holdout(rows: Rows, fraction: float, seed: int) -> tuple[Rows, Rows]:
