@@ -462,17 +462,24 @@ def leaderboard(result: BenchmarkResult) -> str:
     return "\n".join("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in rows)
 
 
-def benchmark_inputs(benchmark: Any, seed: int = 0) -> tuple[TrainingSet, TrainingSet, EvalSuite, dict[str, Any]]:
+def benchmark_inputs(benchmark: Any, seed: int = 0, *, controls_as_negatives: bool = True
+                     ) -> tuple[TrainingSet, TrainingSet, EvalSuite, dict[str, Any]]:
     """Leak-free training, validation and evaluation data from a ``gqr.datasets.Benchmark``.
 
     Every evaluation text (exact ID sample, OOD test sets) is removed from the training pools;
     ``id_heldout`` is the pools' own test split (whole held-out sources where a pool has
     enough of them: ``make_splits``), reported beside the exact ID sample; the background
-    pools' test split and the control pools become ``EvalSuite.checks``.
+    pools' test split becomes ``EvalSuite.checks``. Control pools (safe look-alikes) are
+    split like the others and, with ``controls_as_negatives``, their training part joins
+    ``out_of_domain`` (benign text that only looks unsafe); their test split is the check
+    that nothing benign is called unsafe.
     """
     from gqr.datasets import assert_no_leak, make_splits
 
-    splits = make_splits(benchmark, validation=0.1, test=0.1, seed=seed, exclude=benchmark)
+    controls = benchmark.control_pools()
+    pools = [replace(p, kind="background", label="out_of_domain") if p.kind == "control" else p
+             for p in benchmark.pools if controls_as_negatives or p.kind != "control"]
+    splits = make_splits(pools, validation=0.1, test=0.1, seed=seed, exclude=benchmark)
     assert_no_leak(splits, benchmark)
     train = TrainingSet(dict(splits.train.domains), dict(splits.train.background), dict(splits.train.sources))
     val = TrainingSet(dict(splits.validation.domains), dict(splits.validation.background),
@@ -480,7 +487,13 @@ def benchmark_inputs(benchmark: Any, seed: int = 0) -> tuple[TrainingSet, Traini
     held_texts = [t for d in benchmark.domains for t in splits.test.domains.get(d, [])]
     held_labels = [d for d in benchmark.domains for _ in splits.test.domains.get(d, [])]
     checks = {f"heldout_{c}": (list(texts), c) for c, texts in splits.test.background.items()}
-    checks.update({p.name: (list(p.texts), NOT_UNSAFE) for p in benchmark.control_pools()})
+    if controls_as_negatives:
+        test_ood = list(zip(splits.test.background.get("out_of_domain", []), splits.test.sources.get("out_of_domain", [])))
+        for pool in controls:
+            mine = set(pool.sources)
+            checks[f"{pool.name}_heldout"] = ([t for t, s in test_ood if s in mine], NOT_UNSAFE)
+    else:
+        checks.update({p.name: (list(p.texts), NOT_UNSAFE) for p in controls})
     suite = EvalSuite(
         id_sets={
             "id_exact": (list(benchmark.id_test.texts), list(benchmark.id_test.labels)),

@@ -146,6 +146,32 @@ def test_checks_agree_with_the_decisions(tiny: BenchmarkResult, bench_dir: Path,
     assert "recall exact/held-out" in table and "uncertain zone" in table and "safe_lookalikes=" in table
 
 
+def test_benchmark_inputs_hold_out_sources_and_part_of_the_controls(bench_dir: Path, train_dir: Path) -> None:
+    from gqr.bench import benchmark_inputs
+    from gqr.datasets import load_local_benchmark
+
+    names = ["law_questions", "finance_reddit", "healthcare_questions", "outliers_howto", "safe_lookalikes"]
+    bench = load_local_benchmark(bench_dir, train_dir, pools=names)
+    train, val, suite, info = benchmark_inputs(bench, 0)
+    (lookalikes,) = bench.control_pools()
+    held, expected = suite.checks["safe_lookalikes_heldout"]
+    assert expected == NOT_UNSAFE and held and set(held) <= set(lookalikes.texts)
+    trained = set(train.background["out_of_domain"]) | set(val.background["out_of_domain"])
+    assert not set(held) & trained and set(lookalikes.texts) & trained  # some trained on, the rest held out
+    # Held-out law sources are sources the router never trained on.
+    test_law = {s for t, s in zip(*_law_rows(bench)) if t in set(suite.id_sets["id_heldout"][0])}
+    assert test_law and not test_law & set(train.source_of("law"))
+    assert "law_questions" in info["splits"]["held_out_by_source"]
+    plain = benchmark_inputs(bench, 0, controls_as_negatives=False)
+    assert plain[2].checks["safe_lookalikes"][0] == list(lookalikes.texts)
+    assert not set(lookalikes.texts) & set(plain[0].background["out_of_domain"])
+
+
+def _law_rows(bench):  # type: ignore[no-untyped-def]
+    (pool,) = [p for p in bench.pools if p.name == "law_questions"]
+    return pool.texts, pool.sources
+
+
 def test_plain_leaderboard_lists_every_set(tiny: BenchmarkResult) -> None:
     text = leaderboard(tiny)
     assert all(name in text for name in OOD) and "svm" in text and "gqr" in text and "onnx_p50_us" in text
