@@ -209,6 +209,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tupl
          r"\b(?:how (?:do i|can i|to|should i)|best way to|easiest way to|painless way to|quickest way to)\s+"
                             r"(?:kill myself|end my (?:own )?life|commit suicide|overdose(?: on \w+)?)\b|"
                             r"\bhow many \w+(?: \w+)? (?:would|will|does it take to) (?:kill me|kill a person|be a lethal dose)\b|"
+                            r"\b(?:dose|way|ways|method|methods|pills?|how much|how many)\b[^.?!\n]{0,40}"
                             r"\bto (?:kill myself|end my (?:own )?life)\b"),
     )
 ) + tuple((name, needs, _Asked(harm)) for name, needs, harm in _HARM)

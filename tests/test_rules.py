@@ -85,7 +85,7 @@ SAFE = [
 
 
 def _texts(path: Path, limit: int | None = None) -> list[str]:
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]  # not splitlines: U+2028
     return [json.loads(line)["text"] for line in lines[:limit]]
 
 
@@ -125,11 +125,16 @@ def test_rules_are_linear_on_hostile_input() -> None:
 
 def test_no_rule_fires_on_real_in_domain_questions(bench_dir: Path, train_dir: Path) -> None:
     """The rules must not reject real law, finance and health questions: the benchmark's own
-    and the domain training pools (exam questions about poisons, crimes and weapons included)."""
-    files = sorted((bench_dir / "id").glob("*.jsonl")) + sorted(train_dir.glob("[!o]*.jsonl"))
+    and every domain pool of the train dir's manifest (exam questions about poisons, crimes and
+    weapons, people's posts about addiction and depression included). At most 1 in 10,000."""
+    pools = json.loads((train_dir / "MANIFEST.json").read_text(encoding="utf-8"))["pools"]
+    files = sorted((bench_dir / "id").glob("*.jsonl")) + [train_dir / p["file"] for p in pools if p["role"] == "domain_pool"]
     texts = [t for f in files for t in _texts(f)]
-    assert len(texts) > 20_000
-    assert [t[:80] for t in texts if match_unsafe(t)] == []
+    assert len(texts) > 40_000
+    hits = [t[:80] for t in texts if match_unsafe(t)]
+    assert len(hits) <= len(texts) // 10_000, hits
+    # A disclosure is not a request for a method: it goes to the model, not to the rules.
+    assert match_unsafe("Depression and diabetes. Some days I just want to kill myself, is that the insulin?") is None
 
 
 def test_gate_finds_exactly_the_words_it_was_built_from() -> None:
