@@ -37,10 +37,21 @@ class Source(str, enum.Enum):
 class Decision:
     """Where one query goes, or why it goes nowhere.
 
-    ``route`` is the domain name, or ``None`` when the query is rejected; ``reason`` says why.
-    ``confidence`` is the calibrated probability of the chosen outcome. ``scores`` maps every
-    domain to its calibrated probability. ``uncertain`` marks queries in the router's uncertain
-    zone. ``detail`` carries a short human-readable note (an input error, a judge failure).
+    Attributes:
+        route: The domain name, or ``None`` when the query is rejected.
+        reason: ``IN_DOMAIN`` when routed; otherwise why not.
+        confidence: The calibrated probability of this outcome: the domain's when routed; the
+            rejection class's when one is on top; 1 - the top domain's when the threshold
+            rejects; 1.0 for a pattern rule, invalid input or text without a letter; the
+            judge's ``verdict_confidence`` for a judge verdict.
+        scores: Every domain's calibrated probability (rejection classes left out, so they sum
+            to at most 1); empty for invalid input.
+        source: ``MODEL``; ``JUDGE`` when the LLM judge decided an uncertain query;
+            ``FALLBACK`` when the judge was asked and failed, so the policy decided.
+        uncertain: The top domain probability fell in the model's uncertain band (or, with a
+            coverage, the conformal set held other than one class); always true for ``JUDGE``.
+        detail: A short note (why the input is invalid, the unsafe rule that matched, a judge
+            verdict or failure), or ``None`` for an ordinary model decision.
     """
 
     route: str | None
