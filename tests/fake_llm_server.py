@@ -4,6 +4,9 @@ Each request to ``POST /v1/chat/completions`` takes the next ``Action`` from the
 the default action once the script is empty), so a test decides exactly what the judge sees:
 a good answer, fenced JSON, garbage, HTTP 500 then success, a slow answer, 429...
 Every request is recorded (headers and parsed JSON body) for the test to inspect.
+``refuse={"json_schema": 422}`` makes it answer that status, without using the script, to any
+request whose ``response_format`` has that type, like an older server (llama-cpp-python
+answers 422 to ``json_schema``; some servers answer 400 to any ``response_format``).
 
     with FakeLLMServer() as server:
         server.script(status(500), answer('{"route": "law", "reason": "in_domain"}'))
@@ -86,8 +89,9 @@ def raw(body: str, *, code: int = 200, content_type: str = "text/html") -> Actio
 class FakeLLMServer:
     """A real HTTP server on a free port of 127.0.0.1, run in a daemon thread."""
 
-    def __init__(self, default: Scripted | None = None) -> None:
+    def __init__(self, default: Scripted | None = None, *, refuse: dict[str, int] | None = None) -> None:
         self.default: Scripted = default or status(500, "no scripted answer left")
+        self.refuse = dict(refuse or {})
         self.requests: list[Recorded] = []
         self.max_in_flight = 0
         self._script: deque[Scripted] = deque()
@@ -133,10 +137,20 @@ class FakeLLMServer:
     def _next_action(self, request: Recorded) -> Action:
         with self._lock:
             self.requests.append(request)
+            refused = self._refusal(request)
+            if refused is not None:
+                self._in_flight += 1
+                return refused
             scripted = self._script.popleft() if self._script else self.default
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         return scripted(request) if callable(scripted) else scripted
+
+    def _refusal(self, request: Recorded) -> Action | None:
+        body = request.body if isinstance(request.body, dict) else {}
+        kind = (body.get("response_format") or {}).get("type")
+        code = self.refuse.get(kind) if isinstance(kind, str) else None
+        return status(code, f"response_format type {kind!r} is not supported") if code else None
 
     def _done(self) -> None:
         with self._lock:

@@ -105,7 +105,7 @@ def test_good_answer_and_well_formed_request(server: FakeLLMServer, make_judge: 
     body = request.body
     assert body["model"] == "fake-model"
     assert body["temperature"] == 0.0
-    assert body["response_format"] == {"type": "json_object"}
+    assert body["response_format"]["type"] == "json_schema"  # the strictest format first
     assert body["stream"] is False
     system, user = body["messages"]
     assert system["role"] == "system" and user["role"] == "user"
@@ -201,12 +201,12 @@ def test_http_429_honours_retry_after_then_gives_up(server: FakeLLMServer, make_
 
 def test_client_errors_are_not_retried_and_say_what_to_do(server: FakeLLMServer, make_judge: Any) -> None:
     server.script(status(401, "invalid api key"), status(404), status(400, "response_format not supported"))
-    judge = make_judge(server.base_url, max_retries=3)
+    judge = make_judge(server.base_url, max_retries=3, answer_format="json_object")
     with pytest.raises(JudgeUnavailableError, match="api_key"):
         judge.judge("q1")
     with pytest.raises(JudgeUnavailableError, match="base_url"):
         judge.judge("q2")
-    with pytest.raises(JudgeUnavailableError, match="json_mode=False"):
+    with pytest.raises(JudgeUnavailableError, match="answer_format='auto'"):
         judge.judge("q3")
     assert len(server.chat_requests) == 3
 
@@ -460,7 +460,8 @@ def test_messages_escape_delimiters() -> None:
     "overrides",
     [{"base_url": "127.0.0.1:11434/v1"}, {"model": " "}, {"timeout": 0}, {"max_retries": -1},
      {"max_share": 0.0}, {"max_share": 1.5}, {"max_calls_per_second": 0}, {"cache_size": -1},
-     {"max_concurrency": 0}, {"temperature": 3}, {"on_failure": "ignore"}, {"api_key": ""}],
+     {"max_concurrency": 0}, {"temperature": 3}, {"on_failure": "ignore"}, {"api_key": ""},
+     {"answer_format": "xml"}],
 )
 def test_config_validation(overrides: dict[str, Any]) -> None:
     settings: dict[str, Any] = {"base_url": "http://127.0.0.1:11434/v1", "model": "m", **overrides}

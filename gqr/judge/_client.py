@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Union, cast
 from gqr.errors import GQRError, JudgeError, JudgeResponseError, JudgeTimeoutError, JudgeUnavailableError, require
 from gqr.judge._config import JudgeConfig, JudgeStats, JudgeVerdict
 from gqr.judge._governor import Governor, VerdictCache
-from gqr.judge._prompt import build_messages, check_domains, parse_verdict
+from gqr.judge._prompt import build_messages, check_domains, parse_verdict, verdict_schema
 from gqr.text import clean, normalize_for_dedup
 
 if TYPE_CHECKING:
@@ -88,7 +88,8 @@ class JudgeClient:
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
-
+        self._formats = config.answer_formats
+        self._format_at = 0  # index in _formats of what this server accepts so far
 
     @classmethod
     def for_router(cls, config: JudgeConfig, router: Any, **options: Any) -> JudgeClient:
@@ -98,6 +99,7 @@ class JudgeClient:
         hints: dict[str, str] = found if isinstance(found, dict) else {}
         domains = {name: hints.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in router.labels}
         return cls(config, domains, **options)
+
     def __repr__(self) -> str:
         return f"JudgeClient(url={self.config.url!r}, model={self.config.model!r}, domains={list(self.domains)})"
 
@@ -138,6 +140,11 @@ class JudgeClient:
                     return exc
 
         return list(await asyncio.gather(*(one(t) for t in texts)))
+
+    @property
+    def answer_format(self) -> str:
+        """The answer format this server accepted so far: json_schema, json_object or text."""
+        return self._formats[self._format_at]
 
     def note_routed(self, n: int = 1) -> None:
         """Tell the judge that the router routed ``n`` more queries (for ``max_share``)."""
@@ -186,11 +193,18 @@ class JudgeClient:
         ok: bool | None = None
         reachable = False
         try:
-            body = self._body(query)
+            fmt = self.answer_format
             retry = 0
             while True:
                 self._governor.count_attempt()
-                outcome = yield _Send(body)
+                outcome = yield _Send(self._body(query, fmt))
+                if _refused(outcome, fmt):
+                    lower = self._downgrade(fmt)
+                    if lower is not None:
+                        logger.info("judge at %s refused answer format %s (%s); using %s",
+                                    self.config.url, fmt, _describe(outcome), lower)
+                        fmt = lower
+                        continue
                 delay = self._retry_delay(outcome, retry + 1)
                 if delay is None:
                     break
@@ -198,7 +212,7 @@ class JudgeClient:
                 logger.debug("judge attempt %d failed (%s); retrying in %.2fs", retry, _describe(outcome), delay)
                 yield _Sleep(delay)
             try:
-                verdict = self._conclude(outcome)
+                verdict = self._conclude(outcome, fmt)
             except JudgeError as exc:
                 ok, reachable = False, isinstance(exc, JudgeResponseError)
                 raise
@@ -208,7 +222,16 @@ class JudgeClient:
         finally:
             self._governor.finish(probe, ok=ok, reachable=reachable)
 
-    def _body(self, query: str) -> dict[str, Any]:
+    def _downgrade(self, refused: str) -> str | None:
+        """The next format after ``refused`` (remembered for later calls), or None at the end."""
+        with self._lock:
+            at = self._formats.index(refused)
+            if at + 1 >= len(self._formats):
+                return None
+            self._format_at = max(self._format_at, at + 1)
+            return self._formats[self._format_at]
+
+    def _body(self, query: str, fmt: str) -> dict[str, Any]:
         cfg = self.config
         body: dict[str, Any] = {
             "model": cfg.model,
@@ -217,8 +240,11 @@ class JudgeClient:
             "max_tokens": cfg.max_tokens,
             "stream": False,
         }
-        if cfg.json_mode:
-            body["response_format"] = {"type": "json_object"}
+        if fmt == "json_schema":
+            schema = {"name": "gqr_verdict", "strict": True, "schema": verdict_schema(self.domains)}
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif fmt == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": verdict_schema(self.domains)}
         return body
 
     def _retry_delay(self, outcome: _Outcome, retry: int) -> float | None:
@@ -232,7 +258,7 @@ class JudgeClient:
             return self._governor.backoff(retry, _retry_after(outcome))
         return None
 
-    def _conclude(self, outcome: _Outcome) -> JudgeVerdict:
+    def _conclude(self, outcome: _Outcome, fmt: str) -> JudgeVerdict:
         """The one boundary where an httpx result becomes a verdict or a ``JudgeError``."""
         hx, cfg = self._httpx, self.config
         where = f"{cfg.url} (model {cfg.model!r})"
@@ -252,7 +278,7 @@ class JudgeClient:
             raise JudgeUnavailableError(f"the judge at {where} answered HTTP {status}: {_excerpt(response)}")
         if status >= 400:
             raise JudgeUnavailableError(f"the judge at {where} refused the request with HTTP {status}: "
-                                        f"{_excerpt(response)}; {_hint(status)}")
+                                        f"{_excerpt(response)}; {_hint(status, fmt)}")
         try:
             payload = response.json()
             choice = payload["choices"][0]
@@ -337,6 +363,12 @@ class JudgeClient:
             return exc
 
 
+def _refused(outcome: _Outcome, fmt: str) -> bool:
+    """True when the server refused a request that asked for a structured answer."""
+    status = getattr(outcome, "status_code", None)
+    return fmt != "text" and status in (400, 422)
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
@@ -350,13 +382,16 @@ def _excerpt(response: httpx.Response, limit: int = 200) -> str:
     return repr(text[:limit] + ("..." if len(text) > limit else "")) if text else "(empty body)"
 
 
-def _hint(status: int) -> str:
+def _hint(status: int, fmt: str) -> str:
     if status in (401, 403):
         return "check JudgeConfig.api_key"
     if status == 404:
         return "check JudgeConfig.base_url (it should end before /chat/completions) and the model name"
-    if status == 400:
-        return "if the server rejects response_format, set JudgeConfig(json_mode=False)"
+    if status in (400, 422) and fmt != "text":
+        return (f"the server may not support answer format {fmt!r}: use JudgeConfig(answer_format='auto') "
+                "to fall back to plain text")
+    if status in (400, 422):
+        return "the server refused even a plain-text request: check the model name and JudgeConfig.max_tokens"
     return "check the judge configuration"
 
 

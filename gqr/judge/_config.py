@@ -10,9 +10,11 @@ from typing import Any
 from gqr.decision import Decision, Reason, Source
 from gqr.errors import InvalidInputError
 
-__all__ = ["JudgeConfig", "JudgeStats", "JudgeVerdict"]
+__all__ = ["ANSWER_FORMATS", "JudgeConfig", "JudgeStats", "JudgeVerdict"]
 
-_ON_FAILURE = ("reject", "model")
+_ON_FAILURE = ("model", "reject")
+#: How the judge asks for a structured answer, from the strictest to plain text.
+ANSWER_FORMATS = ("json_schema", "json_object", "text")
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,19 @@ class JudgeConfig:
     ``max_calls_per_second`` a token bucket of ``rate_burst`` tokens (default: the rate,
     at least 1) limits the call rate. Cache hits are free. ``None`` means no limit.
 
-    ``json_mode`` asks for ``response_format={"type": "json_object"}``; turn it off for a
-    server that rejects it (HTTP 400). ``language`` is the language the domains expect;
+    Answer format: ``answer_format="auto"`` first sends the verdict's JSON schema
+    (``response_format`` of type ``json_schema``: OpenAI, vLLM, recent Ollama and llama.cpp);
+    a server that refuses it (HTTP 400/422) is asked again at once with ``json_object`` (with
+    the schema under ``schema``, which llama.cpp and llama-cpp-python enforce), then with plain
+    text read by the strict parser; the client remembers what worked. ``"json_schema"``,
+    ``"json_object"`` or ``"text"`` pins one format. ``json_mode=False`` is the older
+    spelling of ``answer_format="text"``. ``language`` is the language the domains expect;
     queries in any other language are rejected as ``other_language``.
     ``verdict_confidence`` is the confidence reported for a verdict (an LLM gives no
     calibrated probability; use the judge's measured accuracy if you have one).
-    ``on_failure`` is read by the router: ``"reject"`` answers a judge failure with a
-    rejection, ``"model"`` keeps the model's own guess (both with ``Source.FALLBACK``).
+    ``on_failure`` is read by the router for an uncertain query the judge did not answer
+    (down, timeout, budget, garbage): ``"model"`` keeps the model's own call, ``"reject"``
+    rejects it as out_of_domain (both with ``Source.FALLBACK``).
     """
 
     base_url: str
@@ -63,6 +71,7 @@ class JudgeConfig:
     temperature: float = 0.0
     max_tokens: int = 64
     json_mode: bool = True
+    answer_format: str = "auto"
     language: str = "English"
     verdict_confidence: float = 1.0
     on_failure: str = "reject"
@@ -100,6 +109,8 @@ class JudgeConfig:
             _bad("verdict_confidence", self.verdict_confidence, "a probability in [0, 1]")
         if not isinstance(self.language, str) or not self.language.strip():
             _bad("language", self.language, "a language name such as 'English'")
+        if self.answer_format not in ("auto", *ANSWER_FORMATS):
+            _bad("answer_format", self.answer_format, f"one of {['auto', *ANSWER_FORMATS]}")
         if self.on_failure not in _ON_FAILURE:
             _bad("on_failure", self.on_failure, f"one of {list(_ON_FAILURE)}")
 
@@ -107,6 +118,13 @@ class JudgeConfig:
     def url(self) -> str:
         """The chat-completions endpoint."""
         return f"{self.base_url}/chat/completions"
+
+    @property
+    def answer_formats(self) -> tuple[str, ...]:
+        """The formats to try, in order: the whole ladder for ``"auto"``, else the one pinned."""
+        if not self.json_mode:
+            return ("text",)
+        return ANSWER_FORMATS if self.answer_format == "auto" else (self.answer_format,)
 
     @property
     def bucket_size(self) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 from gqr.decision import Reason
 from gqr.errors import InvalidInputError, JudgeResponseError
 
-__all__ = ["REJECT_REASONS", "build_messages", "check_domains", "parse_verdict"]
+__all__ = ["REJECT_REASONS", "build_messages", "check_domains", "parse_verdict", "verdict_schema"]
 
 #: The reasons the judge may give for a rejection (``route`` null).
 REJECT_REASONS = (Reason.OUT_OF_DOMAIN, Reason.OTHER_LANGUAGE, Reason.UNSAFE)
@@ -76,6 +76,20 @@ def build_messages(domains: Mapping[str, str], query: str, language: str = "Engl
         {"role": "system", "content": _SYSTEM.format(domains=listing, language=language)},
         {"role": "user", "content": f"<query>\n{payload}\n</query>"},
     ]
+
+
+def verdict_schema(domains: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON schema of a verdict: ``route`` one of the domains or null, ``reason`` one of
+    the reasons. Servers that enforce it cannot answer anything else."""
+    return {
+        "type": "object",
+        "properties": {
+            "route": {"type": ["string", "null"], "enum": [*domains, None]},
+            "reason": {"type": "string", "enum": list(_ALLOWED_REASONS)},
+        },
+        "required": ["route", "reason"],
+        "additionalProperties": False,
+    }
 
 
 def parse_verdict(content: str, domains: Mapping[str, str]) -> tuple[str | None, Reason]:
