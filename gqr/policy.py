@@ -1,7 +1,8 @@
 """What to do with uncertain queries: keep the model's call, reject, accept, or ask the judge.
 
-A judge failure never reaches the caller: it becomes a ``Source.FALLBACK`` decision, either a
-rejection or the model's own guess, as the judge's ``on_failure`` setting says.
+A judge failure never reaches the caller: an uncertain query the judge did not answer (down,
+timeout, budget, garbage) becomes a ``Source.FALLBACK`` decision, the model's own call (the
+default) or a rejection, as the judge's ``on_failure`` setting (``--judge-fallback``) says.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def _accept(d: Decision) -> Decision:
 
 
 def _fallback(d: Decision, error: Exception, on_failure: str) -> Decision:
-    base = d if on_failure == "model" else _reject(d)
-    return replace(base, source=Source.FALLBACK, detail=f"judge unavailable: {error}")
+    base = _reject(d) if on_failure == "reject" else d
+    kept = "rejected" if on_failure == "reject" else "the model's call kept"
+    return replace(base, source=Source.FALLBACK, detail=f"judge unavailable ({kept}): {error}")
 
 
 def _plan(decisions: Sequence[Decision], policy: str, judge: Any) -> tuple[list[Decision], list[int]]:
@@ -61,7 +63,7 @@ def _plan(decisions: Sequence[Decision], policy: str, judge: Any) -> tuple[list[
 
 
 def _merge(out: list[Decision], ask: list[int], results: Sequence[Any], judge: Any) -> list[Decision]:
-    on_failure = getattr(getattr(judge, "config", None), "on_failure", "reject")
+    on_failure = getattr(getattr(judge, "config", None), "on_failure", "model")
     for i, result in zip(ask, results):
         if isinstance(result, (GQRError, Exception)):
             out[i] = _fallback(out[i], result, on_failure)

@@ -53,10 +53,15 @@ def test_judge_verdicts_replace_uncertain_decisions(svm_artifact: Path, server: 
 def test_judge_failures_fall_back_and_never_raise(svm_artifact: Path, server: FakeLLMServer, failure: str) -> None:
     action = {"500": status(500), "garbage": raw("<html>oops</html>"), "slow": replace(route("law"), delay=2.0)}[failure]
     server.default = action
-    with _judge(server.base_url) as judge:
+    plain = Router.load(svm_artifact).route_batch(QUERIES[:2])
+    with _judge(server.base_url, on_failure="reject") as judge:
         out = _all_uncertain(svm_artifact, uncertain="judge", judge=judge).route_batch(QUERIES[:2])
     assert [d.source for d in out] == [Source.FALLBACK] * 2
-    assert all(d.route is None and "judge unavailable" in (d.detail or "") for d in out)  # on_failure="reject"
+    assert all(d.route is None and "judge unavailable (rejected)" in (d.detail or "") for d in out)
+    with _judge(server.base_url) as judge:  # the default: the model's own call
+        out = _all_uncertain(svm_artifact, uncertain="judge", judge=judge).route_batch(QUERIES[:2])
+    assert [d.route for d in out] == [d.route for d in plain]
+    assert all("model's call kept" in (d.detail or "") for d in out)
 
 
 def test_dead_judge_with_model_fallback_keeps_the_models_call(svm_artifact: Path) -> None:

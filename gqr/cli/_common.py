@@ -105,12 +105,22 @@ JudgeModel = Annotated[Optional[str], typer.Option("--judge-model", help="Model 
 Uncertain = Annotated[
     str, typer.Option("--uncertain", help="Uncertain queries: model (keep the model's call), reject, accept, or judge.")
 ]
+JudgeFallback = Annotated[
+    str,
+    typer.Option(
+        "--judge-fallback",
+        help="An uncertain query the judge did not answer (down, timeout, budget, garbage): "
+        "model (keep the model's call) or reject.",
+    ),
+]
 Coverage = Annotated[
     Optional[float], typer.Option("--coverage", help="Define the uncertain zone by conformal prediction sets at this coverage, e.g. 0.95.")
 ]
 
 
-def judge_config(url: str | None, model: str | None, timeout: float, *, required: bool = False) -> Any:
+def judge_config(
+    url: str | None, model: str | None, timeout: float, *, required: bool = False, fallback: str = "model"
+) -> Any:
     """A ``JudgeConfig`` from the options, else $GQR_JUDGE_URL / $GQR_JUDGE_MODEL (the API key
     only from $GQR_JUDGE_API_KEY); ``None`` when no judge is asked for (no URL and not
     ``required``); a usage error when one is asked for but the URL or the model is missing."""
@@ -120,9 +130,11 @@ def judge_config(url: str | None, model: str | None, timeout: float, *, required
         return None
     if not (url and model):
         raise usage_error("a judge needs both --judge-url and --judge-model (or GQR_JUDGE_URL / GQR_JUDGE_MODEL)")
+    if fallback not in ("model", "reject"):
+        raise usage_error(f"--judge-fallback {fallback!r}: use model or reject")
     from gqr.judge import JudgeConfig
 
-    return JudgeConfig(url, model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=timeout)
+    return JudgeConfig(url, model, api_key=os.environ.get("GQR_JUDGE_API_KEY"), timeout=timeout, on_failure=fallback)
 
 
 def make_router(
@@ -132,12 +144,13 @@ def make_router(
     uncertain: str = "model",
     coverage: float | None = None,
     judge_timeout: float = 5.0,
+    judge_fallback: str = "model",
 ) -> Any:
     """A ``Router`` for CLI commands; the judge's API key comes only from $GQR_JUDGE_API_KEY."""
     from gqr.router import Router
 
     router = Router.load(model)
-    config = judge_config(judge_url, judge_model, judge_timeout, required=uncertain == "judge")
+    config = judge_config(judge_url, judge_model, judge_timeout, required=uncertain == "judge", fallback=judge_fallback)
     if config is None:
         return router.with_options(uncertain=uncertain, coverage=coverage)
     from gqr.judge import JudgeClient

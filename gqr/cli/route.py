@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from gqr.cli._common import Coverage, JudgeModel, JudgeUrl, ModelOpt, Uncertain, make_router, usage_error
+from gqr.cli._common import (
+    Coverage,
+    JudgeFallback,
+    JudgeModel,
+    JudgeUrl,
+    ModelOpt,
+    Uncertain,
+    make_router,
+    usage_error,
+)
 from gqr.decision import Decision
 
 
@@ -35,15 +44,24 @@ def route(
     judge_model: JudgeModel = None,
     uncertain: Uncertain = "model",
     coverage: Coverage = None,
+    judge_fallback: JudgeFallback = "model",
 ) -> None:
     """Route queries to a domain, or reject them with a reason (and say who decided)."""
-    router = make_router(model, judge_url, judge_model, uncertain, coverage)
+    router = make_router(model, judge_url, judge_model, uncertain, coverage, judge_fallback=judge_fallback)
     if not texts or texts == ["-"]:
         if sys.stdin is None or sys.stdin.isatty():
             raise usage_error("give a query as an argument, or pipe queries on stdin (one a line)")
         lines: list[str | bytes] = list(stdin_lines(sys.stdin.buffer.read()))
     else:
         lines = list(texts)
+    try:
+        _route_all(router, lines, as_json)
+    finally:
+        if router.judge is not None:
+            router.judge.close()  # free the judge's connections
+
+
+def _route_all(router: Any, lines: list[str | bytes], as_json: bool) -> None:
     for start in range(0, len(lines), 1024):
         chunk = lines[start : start + 1024]
         for text, decision in zip(chunk, router.route_batch(chunk)):

@@ -74,7 +74,7 @@ class JudgeConfig:
     answer_format: str = "auto"
     language: str = "English"
     verdict_confidence: float = 1.0
-    on_failure: str = "reject"
+    on_failure: str = "model"
 
     def __post_init__(self) -> None:
         url = self.base_url.strip() if isinstance(self.base_url, str) else ""
