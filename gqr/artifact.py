@@ -99,6 +99,13 @@ def _validate(manifest: Any, where: Path) -> GuardRule:
     if guard.uncertain_low > guard.uncertain_high:
         raise ManifestError(f"{where / MANIFEST}: guard.uncertain_low ({guard.uncertain_low}) is above "
                             f"guard.uncertain_high ({guard.uncertain_high})")
+    if "domains" in manifest:  # optional: one-line descriptions for the LLM judge
+        from gqr.judge._prompt import check_descriptions
+
+        try:
+            check_descriptions(manifest["domains"], guard.labels)
+        except ValueError as exc:
+            raise ManifestError(f"{where / MANIFEST}: invalid 'domains': {exc}") from None
     return guard
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +55,16 @@ def check_parity(python_scores: tuple[np.ndarray, np.ndarray], onnx_scores: tupl
     return {"max_abs_prob_diff": prob_diff, "max_abs_logit_diff": logit_diff, "rows": float(len(pp))}
 
 
-def export_router(trained: TrainedRouter, path: str | os.PathLike[str], parity_texts: Sequence[str] = ()) -> Path:
-    """Write ``trained`` as an artifact directory and prove the ONNX path matches Python."""
+def export_router(
+    trained: TrainedRouter,
+    path: str | os.PathLike[str],
+    parity_texts: Sequence[str] = (),
+    descriptions: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``trained`` as an artifact directory and prove the ONNX path matches Python.
+
+    ``descriptions`` (one line per domain) are stored as the manifest's ``domains``, where the
+    LLM judge's prompt reads them (``JudgeClient.for_router``)."""
     import onnxruntime as ort
 
     from gqr.artifact import write_artifact
@@ -92,5 +100,7 @@ def export_router(trained: TrainedRouter, path: str | os.PathLike[str], parity_t
         "training": trained.training_info(),
         "parity": parity,
     }
+    if descriptions:
+        manifest["domains"] = dict(descriptions)
     out = write_artifact(path, manifest, files)
     return out

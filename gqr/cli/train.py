@@ -51,6 +51,7 @@ def train(
     target_frr: Annotated[float, typer.Option(help="Share of held-out in-domain queries the OOD threshold may reject.")] = 0.02,
     ood_method: Annotated[str, typer.Option(help="OOD score: msp or energy.")] = "msp",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model already in --out.")] = False,
+    describe: Annotated[Optional[list[str]], typer.Option("--describe", metavar="DOMAIN=TEXT", help="One line describing a domain for the LLM judge's prompt, stored in the manifest; repeatable (--benchmark has defaults for its domains).")] = None,
 ) -> None:
     """Train a router, calibrate it, choose its OOD threshold, and export it to --out."""
     check_model(model)
@@ -64,6 +65,7 @@ def train(
     if pools is not None and not pools.is_dir():
         raise usage_error(f"--pools {pools}: not a directory; give a folder holding MANIFEST.json and its pools")
     outlier_files = parse_outliers(outliers)
+    described = parse_describe(describe)
     check_model_out(out, overwrite)
     ensure_writable_dir(out.parent, "--out")  # fail now, not after training
     from gqr.training import TrainConfig
@@ -75,10 +77,13 @@ def train(
         train_set, validation = training_set(domains, background), None
     if not train_set.background:
         warn(NO_POOLS)
+    descriptions = domain_descriptions(described, sorted(train_set.domains), benchmark)
     config = TrainConfig(model=model, params=params, seed=seed, target_frr=target_frr, method=ood_method)
     trained = fit(train_set, config, validation, param or [])
     check_validation_size(trained.data_stats, config.val_fraction)
-    path = trained.export(out)
+    from gqr.export import export_router
+
+    path = export_router(trained, out, descriptions=descriptions)
     m = trained.metrics
     say(f"validation: ID accuracy {m['id_accuracy']:.3f}, ID rejection {m['id_rejection_rate']:.3f}"
         + (f", outlier rejection {m['outlier_rejection']:.3f}" if "outlier_rejection" in m else "")
@@ -113,6 +118,29 @@ def parse_outliers(items: list[str] | None) -> list[tuple[str, Path]]:
             raise usage_error(f"--outliers {item!r}: reason {reason!r} is not one of {', '.join(REASONS)}")
         out.append((reason, Path(file)))
     return out
+
+
+def parse_describe(items: list[str] | None) -> dict[str, str]:
+    """``["law=Legal questions"]`` -> ``{"law": "Legal questions"}``; a usage error for a bad form."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, _, text = item.partition("=")
+        if not name.strip() or not text.strip():
+            raise usage_error(f"--describe {item!r}: expected DOMAIN=TEXT, e.g. law=\"Legal questions: contracts, courts\"")
+        out[name.strip()] = text.strip()
+    return out
+
+
+def domain_descriptions(given: dict[str, str], labels: list[str], benchmark: bool) -> dict[str, str]:
+    """The descriptions to store: the benchmark's defaults (with --benchmark) overridden by
+    --describe; a usage error for a domain the data does not have or a description too long."""
+    from gqr.judge._prompt import BENCHMARK_DESCRIPTIONS, check_descriptions
+
+    defaults = {k: v for k, v in BENCHMARK_DESCRIPTIONS.items() if k in labels} if benchmark else {}
+    try:
+        return check_descriptions({**defaults, **given}, labels)
+    except ValueError as exc:
+        raise usage_error(f"--describe: {exc}") from None
 
 
 def read_user_data(data: list[Path], outliers: list[tuple[str, Path]], pools: Path | None,

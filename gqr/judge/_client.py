@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Union, cast
 from gqr.errors import GQRError, JudgeError, JudgeResponseError, JudgeTimeoutError, JudgeUnavailableError, require
 from gqr.judge._config import JudgeConfig, JudgeStats, JudgeVerdict
 from gqr.judge._governor import Governor, VerdictCache
-from gqr.judge._prompt import build_messages, check_domains, parse_verdict, verdict_schema
+from gqr.judge._prompt import BENCHMARK_DESCRIPTIONS, build_messages, check_domains, parse_verdict, verdict_schema
 from gqr.text import clean, normalize_for_dedup
 
 if TYPE_CHECKING:
@@ -92,12 +92,20 @@ class JudgeClient:
         self._format_at = 0  # index in _formats of what this server accepts so far
 
     @classmethod
-    def for_router(cls, config: JudgeConfig, router: Any, **options: Any) -> JudgeClient:
-        """A judge for ``router``'s domains, described by its manifest's ``domains`` mapping
-        where it has one, else as ``DEFAULT_DOMAIN_HINT``."""
-        found = router.info.get("domains")
-        hints: dict[str, str] = found if isinstance(found, dict) else {}
-        domains = {name: hints.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in router.labels}
+    def for_router(
+        cls, config: JudgeConfig, router: Any, descriptions: Mapping[str, str] | None = None, **options: Any
+    ) -> JudgeClient:
+        """A judge for ``router``'s domains. Each is described by ``descriptions``, else by the
+        model's manifest (``gqr train --describe``), else, for a model without any whose
+        domains are exactly GQR-Bench's, by ``BENCHMARK_DESCRIPTIONS``, else as
+        ``DEFAULT_DOMAIN_HINT``."""
+        labels = list(router.labels)
+        stored = getattr(router, "info", {}).get("domains")
+        hints = dict(stored) if isinstance(stored, dict) else {}
+        if not hints and set(labels) == set(BENCHMARK_DESCRIPTIONS):
+            hints = dict(BENCHMARK_DESCRIPTIONS)
+        hints.update(descriptions or {})
+        domains = {name: hints.get(name) or DEFAULT_DOMAIN_HINT.format(name=name) for name in labels}
         return cls(config, domains, **options)
 
     def __repr__(self) -> str:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gqr.decision import Reason
 from gqr.errors import InvalidInputError, JudgeResponseError
 
-__all__ = ["REJECT_REASONS", "build_messages", "check_domains", "parse_verdict", "verdict_schema"]
+__all__ = [
+    "BENCHMARK_DESCRIPTIONS",
+    "MAX_DESCRIPTION_CHARS",
+    "REJECT_REASONS",
+    "build_messages",
+    "check_descriptions",
+    "check_domains",
+    "parse_verdict",
+    "verdict_schema",
+]
 
 #: The reasons the judge may give for a rejection (``route`` null).
 REJECT_REASONS = (Reason.OUT_OF_DOMAIN, Reason.OTHER_LANGUAGE, Reason.UNSAFE)
@@ -18,6 +27,20 @@ _ALLOWED_REASONS = {r.value: r for r in (Reason.IN_DOMAIN, *REJECT_REASONS)}
 _FENCE = re.compile(r"\A```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\Z", re.DOTALL)
 _THINK = re.compile(r"\A<think>.*?</think>\s*", re.DOTALL)
 _MAX_SHOWN = 200
+
+#: Longest domain description kept in a manifest (one line for the judge's prompt).
+MAX_DESCRIPTION_CHARS = 300
+
+#: One line per GQR-Bench domain, stored by ``gqr train --benchmark`` (the judge, measured on
+#: hand-written questions, routes far better with a description than with a bare name).
+BENCHMARK_DESCRIPTIONS = {
+    "law": "Legal questions: laws and rights, contracts, tenancy, employment, family and criminal law, "
+    "courts and legal procedure.",
+    "finance": "Money and finance: banking, loans and mortgages, credit, investing and markets, taxes, "
+    "insurance, accounting and personal budgets.",
+    "healthcare": "Health and medicine: symptoms and diseases, diagnosis, medication and treatments, "
+    "medical tests, nutrition and mental health.",
+}
 
 _SYSTEM = """\
 You are the gatekeeper of a query router. Each query must go to exactly one of the domain \
@@ -60,6 +83,23 @@ def check_domains(domains: Mapping[str, str]) -> dict[str, str]:
             raise InvalidInputError(f"domain names {seen[name.casefold()]!r} and {name!r} differ only by case")
         seen[name.casefold()] = name
     return dict(domains)
+
+
+def check_descriptions(descriptions: Any, labels: Sequence[str]) -> dict[str, str]:
+    """Validate a model's ``domain -> one-line description`` mapping against its ``labels``;
+    ``ValueError`` says which entry is wrong and what to do."""
+    if not isinstance(descriptions, Mapping):
+        raise ValueError(f"domain descriptions must be an object of domain -> text, got {type(descriptions).__name__}")
+    out: dict[str, str] = {}
+    for name, text in descriptions.items():
+        if name not in labels:
+            raise ValueError(f"a description for {name!r}, which is not one of the model's domains {sorted(labels)}")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"the description of {name!r} must be a non-empty string")
+        if "\n" in text or "\r" in text or len(text) > MAX_DESCRIPTION_CHARS:
+            raise ValueError(f"the description of {name!r} must be one line of at most {MAX_DESCRIPTION_CHARS} characters")
+        out[name] = text.strip()
+    return out
 
 
 def build_messages(domains: Mapping[str, str], query: str, language: str = "English") -> list[dict[str, str]]:
