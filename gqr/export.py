@@ -22,12 +22,19 @@ PARITY_ATOL = 1e-5
 MODEL_FILE = "model.onnx"
 
 
-def build_onnx(backend: Any, columns: Sequence[str], temperature: float) -> Any:
-    """The backend's graph plus calibration: outputs ``logits`` and ``probabilities``."""
+def build_onnx(backend: Any, columns: Sequence[str], temperature: float, logit_bias: Sequence[float] = ()) -> Any:
+    """The backend's graph plus calibration: outputs ``logits`` (raw scores plus
+    ``logit_bias``) and ``probabilities`` (softmax of logits / temperature)."""
     onnx = require("onnx", "train", "Exporting to ONNX")
     h = onnx.helper
     model = backend.to_onnx()
     graph = model.graph
+    if any(logit_bias):  # the backend's scores become gqr_raw_logits; logits = raw + bias
+        for node in graph.node:
+            node.output[:] = ["gqr_raw_logits" if o == "logits" else o for o in node.output]
+            node.input[:] = ["gqr_raw_logits" if i == "logits" else i for i in node.input]
+        graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(logit_bias, dtype=np.float32), "gqr_logit_bias"))
+        graph.node.append(h.make_node("Add", ["gqr_raw_logits", "gqr_logit_bias"], ["logits"]))
     t = onnx.numpy_helper.from_array(np.array(temperature, dtype=np.float32), "gqr_temperature")
     graph.initializer.append(t)
     graph.node.append(h.make_node("Div", ["logits", "gqr_temperature"], ["gqr_scaled"]))
@@ -73,7 +80,7 @@ def export_router(
 
     backend = trained.backend
     columns = trained.guard.labels + trained.guard.background
-    model = build_onnx(backend, columns, trained.guard.temperature)
+    model = build_onnx(backend, columns, trained.guard.temperature, trained.guard.logit_bias)
     model_bytes = model.SerializeToString()
     files = {MODEL_FILE: model_bytes, **backend.featurizer_files()}
     texts = list(parity_texts) or list(trained.parity_texts)

@@ -9,6 +9,7 @@ uncertain_high)`` are marked uncertain (candidates for the LLM judge).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +53,9 @@ class GuardRule:
     uncertain_low: float = 0.0
     uncertain_high: float = 0.0
     conformal: tuple[tuple[float, float], ...] = ()
+    logit_bias: tuple[float, ...] = ()
+    """Added to the backend's raw scores, one per column, inside the graph (its ``logits``
+    output already holds it): chosen on held-out sources to balance acceptance and rejection."""
 
     def __post_init__(self) -> None:
         if self.method not in SCORE_METHODS:
@@ -62,12 +66,16 @@ class GuardRule:
             Reason(reason)  # raises ValueError for an unknown reason
         if not self.temperature > 0:
             raise ValueError("temperature must be positive")
+        if self.logit_bias and (len(self.logit_bias) != self.n_outputs
+                                or not all(math.isfinite(b) for b in self.logit_bias)):
+            raise ValueError(f"logit_bias must hold {self.n_outputs} finite numbers, one per column")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["labels"] = list(self.labels)
         d["background"] = list(self.background)
         d["conformal"] = {f"{c:g}": q for c, q in self.conformal}
+        d["logit_bias"] = list(self.logit_bias)
         return d
 
     @classmethod
@@ -81,6 +89,7 @@ class GuardRule:
             uncertain_low=float(d.get("uncertain_low", 0.0)),
             uncertain_high=float(d.get("uncertain_high", 0.0)),
             conformal=tuple(sorted((float(c), float(q)) for c, q in dict(d.get("conformal", {})).items())),
+            logit_bias=tuple(float(b) for b in d.get("logit_bias", [])),
         )
 
     def conformal_threshold(self, coverage: float) -> float:

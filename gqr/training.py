@@ -20,7 +20,7 @@ from gqr.guard import GuardRule, ood_scores
 from gqr.router import Router
 from gqr.text import clean, normalize_for_dedup
 
-__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "train_router"]
+__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "background_bias", "train_router"]
 
 BACKGROUND_ORDER = (Reason.OUT_OF_DOMAIN.value, Reason.OTHER_LANGUAGE.value, Reason.UNSAFE.value)
 
@@ -49,7 +49,9 @@ class TrainConfig:
     """How to train. ``target_frr`` is the share of held-out in-domain queries the OOD
     threshold may reject; ``uncertain_margin`` widens the uncertain zone around it.
     ``source_power``: a row's weight within its class goes as ``1 / rows_of_its_source **
-    source_power`` (0 = every row alike, 1 = every source alike)."""
+    source_power`` (0 = every row alike, 1 = every source alike). ``balance_background``
+    shifts every background logit by one amount chosen on the held-out rows to maximise the
+    harmonic mean of in-domain accuracy and outlier rejection (``background_bias``)."""
 
     model: str = "svm"
     params: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +62,7 @@ class TrainConfig:
     uncertain_margin: float = 0.15
     max_background_weight: float = 1.0
     source_power: float = 0.5
+    balance_background: bool = True
 
 
 def _prepare(
@@ -159,6 +162,8 @@ class TrainedRouter:
 
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         logits = np.asarray(self.backend.decision_function(texts), dtype=np.float32)
+        if self.guard.logit_bias:
+            logits = logits + np.asarray(self.guard.logit_bias, dtype=np.float32)
         return logits, softmax(logits, self.guard.temperature)
 
     def router(self, **options: Any) -> Router:
@@ -237,12 +242,20 @@ def train_router(
     say("calibrating")
     val_logits = np.asarray(backend.decision_function(va_texts), dtype=np.float32)
     val_y = y[val_idx]
+    ece_before = expected_calibration_error(softmax(val_logits, 1.0), val_y)
     temperature = fit_temperature(val_logits, val_y)
+    bias = np.zeros(len(columns), dtype=np.float32)
+    if config.balance_background:
+        bias[n_domains:] = background_bias(val_logits, val_y, n_domains)
+        if bias.any():
+            val_logits = val_logits + bias
+            temperature = fit_temperature(val_logits, val_y)
     probs = softmax(val_logits, temperature)
     metrics: dict[str, Any] = {
-        "ece_before": expected_calibration_error(softmax(val_logits, 1.0), val_y),
+        "ece_before": ece_before,
         "ece_after": expected_calibration_error(probs, val_y),
         "temperature": temperature,
+        "background_bias": float(bias[n_domains:].max()) if len(columns) > n_domains else 0.0,
     }
     background = tuple(columns[n_domains:])
     in_dom = val_y < n_domains
@@ -264,6 +277,7 @@ def train_router(
         uncertain_low=low,
         uncertain_high=high,
         conformal=conformal_quantiles(probs, val_y),
+        logit_bias=tuple(float(b) for b in bias) if bias.any() else (),
     )
     metrics.update({k: v for k, v in chosen.items() if k != "threshold"})
     stats.update({"train_rows": int(len(train_idx)), "val_rows": int(len(val_idx)), "classes": columns,
@@ -272,6 +286,26 @@ def train_router(
     pick = rng.choice(len(va_texts), size=min(500, len(va_texts)), replace=False)
     parity = [va_texts[i] for i in sorted(pick)]
     return TrainedRouter(backend, guard, config, metrics, stats, parity, time.perf_counter() - start)
+
+
+def background_bias(logits: np.ndarray, y: np.ndarray, n_domains: int) -> float:
+    """The shift of every background logit (from -4 to +1 in steps of 0.1) that maximises the
+    harmonic mean of in-domain accuracy and outlier rejection by argmax on held-out rows;
+    ties go to the smallest shift. 0 without background columns or held-out outliers."""
+    in_dom = y < n_domains
+    if logits.shape[1] <= n_domains or in_dom.all() or not in_dom.any():
+        return 0.0
+    best, best_score = 0.0, -1.0
+    for shift in sorted(np.round(np.arange(-4.0, 1.0001, 0.1), 1), key=abs):
+        z = logits.astype(np.float64)
+        z[:, n_domains:] += shift
+        pred = z.argmax(axis=1)
+        id_acc = float((pred[in_dom] == y[in_dom]).mean())
+        rejected = float((pred[~in_dom] >= n_domains).mean())
+        score = 2 * id_acc * rejected / (id_acc + rejected) if id_acc + rejected else 0.0
+        if score > best_score + 1e-12:
+            best, best_score = float(shift), score
+    return best
 
 
 def _threshold(scores: np.ndarray, probs: np.ndarray, in_dom: np.ndarray, n_domains: int, target: float) -> float:
