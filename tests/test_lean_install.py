@@ -91,13 +91,11 @@ print(json.dumps({"runs": {k: [r.exit_code, r.output] for k, r in runs.items()},
     assert (tmp_path / "exported" / "manifest.json").is_file()
 
 
-@pytest.mark.parametrize("model, package", [("svm", "scipy"), ("svm-minilm", "scipy"), ("xgboost", "xgboost-cpu"),
-                                            ("fasttext", "fasttext-wheel")])
-def test_train_without_the_extra_says_which_to_install(tmp_path: Path, model: str, package: str) -> None:
-    rows = [f"what is a stock number {i},finance\ncan I sue my neighbour {i},law\n" for i in range(20)]
-    (tmp_path / "data.csv").write_text("text,label\n" + "".join(rows), encoding="utf-8")
+@pytest.mark.parametrize("model", ["svm", "svm-minilm", "xgboost", "fasttext"])
+def test_train_without_the_extra_says_which_to_install(tmp_path: Path, model: str) -> None:
+    """One line naming the extra, before any data is read (the data file does not even exist)."""
     code = f"""
-sys.argv = ["gqr", "train", "--data", "data.csv", "--model", {model!r}, "--out", "model"]
+sys.argv = ["gqr", "train", "--data", "missing.csv", "--model", {model!r}, "--out", "model"]
 from gqr.cli import main
 main()
 """
@@ -105,7 +103,7 @@ main()
     errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
-    assert len(errors) == 1 and f"'{package}'" in errors[0] and "pip install 'gqr[train]'" in errors[0], out.stderr
+    assert len(errors) == 1 and "'scipy'" in errors[0] and "pip install 'gqr[train]'" in errors[0], out.stderr
 
 
 def test_core_dependencies_hold_no_training_library() -> None:

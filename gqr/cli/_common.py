@@ -157,3 +157,11 @@ def make_router(
 
     judge = JudgeClient.for_router(config, router)
     return router.with_options(uncertain="judge" if uncertain == "model" else uncertain, coverage=coverage, judge=judge)
+
+
+def require_training() -> None:
+    """Fail in one line, before any data is read, when the ``train`` extra is missing."""
+    from gqr.errors import require
+
+    for module in ("scipy.sparse", "sklearn", "onnx"):
+        require(module, "train", "Training")

@@ -15,6 +15,7 @@ from gqr.cli._common import (
     ensure_writable_dir,
     judge_config,
     load_bench,
+    require_training,
     say,
     usage_error,
 )
@@ -51,6 +52,7 @@ def bench(
     if unknown or not names:
         what = f"unknown model(s) {unknown}" if unknown else "--models is empty"
         raise usage_error(f"{what}; choose from {', '.join(BACKENDS)}")
+    require_training()
     judge = judge_config(judge_url, judge_model, judge_timeout)
     prepare_outputs(json_out, report)  # fail before the long run, not after it
     benchmark = load_bench(data_dir, train_dir)

@@ -17,6 +17,7 @@ from gqr.cli._common import (
     ensure_writable_dir,
     load_bench,
     say,
+    require_training,
     usage_error,
     warn,
 )
@@ -56,6 +57,7 @@ def train(
     """Train a router, calibrate it, choose its OOD threshold, and export it to --out."""
     check_model(model)
     params = backend_params(model, param)
+    require_training()
     if ood_method not in ("msp", "energy"):
         raise usage_error(f"--ood-method {ood_method!r}: use msp or energy")
     if not 0.0 <= target_frr < 0.5:
