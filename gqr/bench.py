@@ -215,6 +215,7 @@ def _fingerprint(train: TrainingSet, config: TrainConfig) -> str:
     h.update(json.dumps({"v": __version__, "model": config.model, "params": config.params, "seed": config.seed,
                          "frr": config.target_frr, "val": config.val_fraction, "method": config.method,
                          "source_power": config.source_power, "margin": config.uncertain_margin,
+                         "uncertain_share": config.uncertain_share, "bias": config.balance_background,
                          "sources": {k: hashlib.sha256("\n".join(v).encode()).hexdigest()
                                      for k, v in sorted(train.sources.items())}},
                         sort_keys=True, default=str).encode())

@@ -20,7 +20,7 @@ from gqr.guard import GuardRule, ood_scores
 from gqr.router import Router
 from gqr.text import clean, normalize_for_dedup
 
-__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "background_bias", "train_router"]
+__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "background_bias", "train_router", "uncertain_band"]
 
 BACKGROUND_ORDER = (Reason.OUT_OF_DOMAIN.value, Reason.OTHER_LANGUAGE.value, Reason.UNSAFE.value)
 
@@ -47,7 +47,9 @@ class TrainingSet:
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train. ``target_frr`` is the share of held-out in-domain queries the OOD
-    threshold may reject; ``uncertain_margin`` widens the uncertain zone around it.
+    threshold may reject. The uncertain zone is the band of top domain probability that holds
+    the most held-out errors while flagging at most ``uncertain_share`` of held-out rows
+    (``uncertain_band``); with ``uncertain_share=0`` it is ``threshold ± uncertain_margin``.
     ``source_power``: a row's weight within its class goes as ``1 / rows_of_its_source **
     source_power`` (0 = every row alike, 1 = every source alike). ``balance_background``
     shifts every background logit by one amount chosen on the held-out rows to maximise the
@@ -60,6 +62,7 @@ class TrainConfig:
     target_frr: float = 0.02
     method: str = "msp"
     uncertain_margin: float = 0.15
+    uncertain_share: float = 0.10
     max_background_weight: float = 1.0
     source_power: float = 0.5
     balance_background: bool = True
@@ -260,14 +263,23 @@ def train_router(
     background = tuple(columns[n_domains:])
     in_dom = val_y < n_domains
     methods: dict[str, dict[str, float]] = {}
+
+    def scores_for(method: str) -> np.ndarray:
+        return ood_scores(val_logits, probs, n_domains, method, temperature)
+
     for method in ("msp", "energy"):
-        scores = ood_scores(val_logits, probs, n_domains, method, temperature)
+        scores = scores_for(method)
         threshold = _threshold(scores, probs, in_dom, n_domains, config.target_frr)
         methods[method] = _evaluate_rule(scores, probs, val_y, n_domains, threshold) | {"threshold": threshold}
     metrics["ood_methods"] = methods
     chosen = methods[config.method]
     low = max(0.0, chosen["threshold"] - config.uncertain_margin) if config.method == "msp" else 0.0
     high = min(1.0, chosen["threshold"] + config.uncertain_margin) if config.method == "msp" else 0.0
+    if config.method == "msp" and config.uncertain_share > 0:
+        wrong = _guard_predictions(scores_for(config.method), probs, n_domains, chosen["threshold"]) != np.where(
+            val_y < n_domains, val_y, -1)
+        low, high, capture = uncertain_band(probs[:, :n_domains].max(axis=1), wrong, config.uncertain_share)
+        metrics["uncertain_zone"] = capture
     guard = GuardRule(
         labels=tuple(columns[:n_domains]),
         background=background,
@@ -321,9 +333,37 @@ def _threshold(scores: np.ndarray, probs: np.ndarray, in_dom: np.ndarray, n_doma
     return threshold_for_frr(scores[accepted], budget * n / max(int(accepted.sum()), 1))
 
 
-def _evaluate_rule(scores: np.ndarray, probs: np.ndarray, y: np.ndarray, n_domains: int, threshold: float) -> dict[str, float]:
+def uncertain_band(p_domain: np.ndarray, wrong: np.ndarray, max_share: float) -> tuple[float, float, dict[str, float]]:
+    """The band ``[low, high)`` of top domain probability that holds the most wrong held-out
+    decisions while holding at most ``max_share`` of all held-out rows (bounds on a 0.01
+    grid); with the share of errors it flags and of rows it flags."""
+    p = np.asarray(p_domain, dtype=np.float64)
+    wrong = np.asarray(wrong, dtype=bool)
+    grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+    rows = np.searchsorted(np.sort(p), grid, side="left")  # rows below each bound
+    errs = np.searchsorted(np.sort(p[wrong]), grid, side="left")
+    best = (0, 0.0, 0.0)
+    limit = max_share * len(p)
+    for i in range(len(grid)):
+        for j in range(i + 1, len(grid)):
+            if rows[j] - rows[i] > limit:
+                break
+            if errs[j] - errs[i] > best[0]:
+                best = (int(errs[j] - errs[i]), float(grid[i]), float(grid[j]))
+    caught, low, high = best
+    flagged = float(((p >= low) & (p < high)).mean()) if len(p) else 0.0
+    return low, high, {"errors_flagged": caught / max(int(wrong.sum()), 1), "flagged": flagged,
+                       "low": low, "high": high}
+
+
+def _guard_predictions(scores: np.ndarray, probs: np.ndarray, n_domains: int, threshold: float) -> np.ndarray:
+    """The guard's call per row: a domain index, or -1 for a rejection."""
     accept = (probs.argmax(axis=1) < n_domains) & (scores >= threshold)
-    pred = np.where(accept, probs[:, :n_domains].argmax(axis=1), -1)
+    return np.where(accept, probs[:, :n_domains].argmax(axis=1), -1)
+
+
+def _evaluate_rule(scores: np.ndarray, probs: np.ndarray, y: np.ndarray, n_domains: int, threshold: float) -> dict[str, float]:
+    pred = _guard_predictions(scores, probs, n_domains, threshold)
     in_dom = y < n_domains
     out: dict[str, float] = {
         "id_accuracy": float((pred[in_dom] == y[in_dom]).mean()) if in_dom.any() else float("nan"),
