@@ -126,8 +126,10 @@ def _jsonl(stream: IO[bytes], text_field: str, keep: Sequence[str]) -> Iterator[
 
 
 def _txt(stream: IO[bytes]) -> Iterator[Row]:
-    for number, line in enumerate(_lines(stream), start=1):
-        yield Row(number, line.removeprefix(b"\xef\xbb\xbf"))  # bytes: the router checks UTF-8
+    """One row per line, blank lines included (they get ``invalid_input``): output line N
+    answers input line N."""
+    for number, line in enumerate(stream, start=1):
+        yield Row(number, line.rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf"))  # bytes: the router checks UTF-8
 
 
 def _csv(stream: IO[bytes], delimiter: str, text_field: str, keep: Sequence[str], where: str) -> Iterator[Row]:

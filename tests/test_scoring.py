@@ -87,9 +87,11 @@ def test_csv_tsv_txt_and_stdin(tmp_path: Path, svm_artifact: Path, router: Route
     result = runner.invoke(app, ["score", str(tsv_path), "-m", str(svm_artifact)])
     assert [json.loads(line)["route"] for line in result.stdout.splitlines()] == expected
 
-    txt = ("\n".join(t.replace("\n", " ") for t in texts[:3]) + "\n\n").encode()
+    one_line = [t.replace("\n", " ") for t in texts[:3]]
+    txt = (one_line[0] + "\n\n" + "\n".join(one_line[1:]) + "\n").encode()  # a blank line is a row too
     result = runner.invoke(app, ["score", "-", "-m", str(svm_artifact)], input=txt)
-    assert [json.loads(line)["route"] for line in result.stdout.splitlines()] == expected
+    got = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["route"] for r in got] == [expected[0], None, *expected[1:]] and got[1]["reason"] == "invalid_input"
     jsonl = "".join(json.dumps({"text": t}) + "\n" for t in texts[:3]).encode()
     result = runner.invoke(app, ["score", "-", "-m", str(svm_artifact), "--uncertain", "reject"], input=jsonl)
     assert len(result.stdout.splitlines()) == 3
@@ -218,10 +220,10 @@ def test_executor_batches_match_the_router_without_spark(svm_artifact: Path, rou
     files = artifact_files(svm_artifact)
     with pytest.raises(InvalidInputError, match="no judge"):
         RouteBatches(files, uncertain="judge")
-    frame = pd.DataFrame({"text": [*texts[:20], "", b"\xff\xfe"]})
+    frame = pd.DataFrame({"text": [*texts[:20], "12345", "", b"\xff\xfe"]})
     out = RouteBatches(files)(frame)
-    expected = router.route_batch(texts[:20])
+    expected = router.route_batch([*texts[:20], "12345"])
     routes = [None if pd.isna(r) else r for r in out["gqr_route"]]  # pandas stores a missing str as NaN
-    assert routes[:20] == [d.route for d in expected] and None in routes[:20]
-    assert out["gqr_reason"].tolist()[20:] == ["invalid_input", "invalid_input"]
+    assert routes[:21] == [d.route for d in expected] and routes[20] is None  # "12345" has no words
+    assert out["gqr_reason"].tolist()[20:] == ["out_of_domain", "invalid_input", "invalid_input"]
     assert out["text"].tolist() == frame["text"].tolist()  # the input column is kept as it was
