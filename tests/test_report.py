@@ -84,8 +84,13 @@ def test_leaderboard_in_the_papers_layout(report_dir: Path, results: dict[str, A
     assert f"{results['models'][0]['gqr_score']:.3f}" in svm_row and svm_row.endswith("| measured |")
     assert md.count("†* |") == len(QUOTED) and "quoted: retraining" in md and CAVEAT in md
     for heading in ("Bootstrap 95% confidence intervals", "Calibration", "Accuracy by zone",
-                    "Simulated judge on the most uncertain 5%", "Data manifest", "Reproduce"):
+                    "Simulated judge on the most uncertain 5%", "New sources, reasons and the uncertain zone",
+                    "Data manifest", "Reproduce"):
         assert heading in md
+    checks = results["models"][0]["checks"]
+    row = next(line for line in md.splitlines() if line.startswith("| svm |") and "right reason" not in line
+               and line.count("|") > 10 and f"{checks['recall']['id_heldout']['law']:.3f}" in line)
+    assert f"{checks['reason_accuracy']['safe_lookalikes']:.3f}" in row
     assert "gqr_exact_sample" in md and "gqr bench --data-dir" in md
 
 

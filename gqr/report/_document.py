@@ -124,6 +124,7 @@ def build_document(results: dict[str, Any], figures: set[str] | frozenset[str] =
 
     judge = T.judge_rows(results)
     confusion = T.confusion(results)
+    general = T.generalisation(results)
     no_plots = [] if figures else [Para("Plots are missing: install the report extra (`pip install 'gqr[report]'`) "
                                         "and re-render with `gqr report render`.")]
     return [
@@ -131,6 +132,7 @@ def build_document(results: dict[str, Any], figures: set[str] | frozenset[str] =
         Section("leaderboard", "Leaderboard", [T.leaderboard(results), Para(f"† {CAVEAT}"), *fig("accuracy_latency"),
                                                 *fig("heatmap")]),
         Section("intervals", "Confidence intervals", [T.intervals(results)]),
+        *([Section("generalisation", "New sources, reasons and the uncertain zone", [general])] if general else []),
         Section("uncertainty", "Calibration, uncertain zone and judge", [
             T.calibration(results), *fig("reliability"), T.zones(results), T.judge_simulation(results),
             *([judge] if judge else []), *fig("tradeoff")]),

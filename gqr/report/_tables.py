@@ -244,6 +244,35 @@ def reasons(results: dict[str, Any]) -> Table:
                  "How each OOD row was handled: routed to a domain (an error), or rejected with a reason.")
 
 
+def generalisation(results: dict[str, Any]) -> Table | None:
+    """Per-domain recall on the exact sample and on held-out sources, rejections with the right
+    reason, unsafe false positives, and the uncertain zone's error capture (``gqr.checks``)."""
+    models = [m for m in measured(results, "router") if m.get("checks")]
+    if not models:
+        return None
+    domains = list(models[0].get("labels") or [])
+    reason_sets = list(models[0]["checks"].get("reason_accuracy") or {})
+    columns = ["router", *[f"{d} recall exact" for d in domains], *[f"{d} recall held-out" for d in domains],
+               *[f"right reason: {n}" for n in reason_sets], "unsafe FP exact", "unsafe FP held-out",
+               "errors flagged uncertain", "flagged uncertain"]
+    rows = []
+    for m in models:
+        c = m["checks"]
+        recall = c.get("recall") or {}
+        cap = (c.get("capture") or {}).get("held_out_all") or {}
+        rows.append([m["name"], *[fmt(recall.get("id_exact", {}).get(d)) for d in domains],
+                     *[fmt(recall.get("id_heldout", {}).get(d)) for d in domains],
+                     *[fmt((c.get("reason_accuracy") or {}).get(n)) for n in reason_sets],
+                     fmt((c.get("unsafe_fp") or {}).get("id_exact")), fmt((c.get("unsafe_fp") or {}).get("id_heldout")),
+                     fmt(cap.get("errors_flagged")), fmt(cap.get("flagged"))])
+    note = ("Held-out = the test split of the training pools, whole sources never trained on where a pool has "
+            "three or more. Right reason: share rejected with the expected reason (unsafe for the five unsafe "
+            "GQR-Bench sets and held-out unsafe pools; out_of_domain / other_language for theirs; for "
+            "safe_lookalikes_heldout, share NOT called unsafe). Unsafe FP: in-domain rows rejected as unsafe. "
+            "Uncertain zone over every held-out row: share of wrong decisions flagged uncertain, and of all rows.")
+    return Table("generalisation", "New sources, reasons and the uncertain zone", columns, rows, note)
+
+
 def confusion(results: dict[str, Any]) -> Table | None:
     m = best_model(results)
     if not m or not m.get("confusion"):
@@ -298,6 +327,7 @@ def environment(results: dict[str, Any]) -> Table:
 def all_tables(results: dict[str, Any]) -> list[Table]:
     """Every table of the report, in reading order (missing ones skipped)."""
     tables = [leaderboard(results), intervals(results), calibration(results), zones(results),
-              judge_simulation(results), judge_rows(results), confusion(results), reasons(results),
+              judge_simulation(results), judge_rows(results), generalisation(results), confusion(results),
+              reasons(results),
               manifest(results), environment(results)]
     return [t for t in tables if t is not None]
