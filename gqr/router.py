@@ -13,7 +13,7 @@ from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
 from gqr.rules import match_unsafe
-from gqr.text import MAX_CHARS, clean, has_words
+from gqr.text import MAX_CHARS, clean, has_words, is_small_talk
 
 __all__ = ["Router", "Scorer", "default_model_path"]
 
@@ -32,10 +32,16 @@ def default_model_path() -> Path:
 
 
 NO_WORDS = "no words: only digits, symbols, emoji or punctuation"
+SMALL_TALK = "small talk: a greeting, thanks, a test or a yes/no"
 
 
-def _no_words(decision: Decision) -> Decision:
-    """Text without a single letter asks nothing of any domain, in any language."""
+def _asks_nothing(text: str, decision: Decision) -> Decision:
+    """Text without a letter, or only small talk ("hello", "test", "thanks"), asks nothing of
+    any domain in any language: out_of_domain, whatever the model says."""
+    if has_words(text):
+        if not is_small_talk(text):
+            return decision
+        return Decision(None, Reason.OUT_OF_DOMAIN, 1.0, decision.scores, detail=SMALL_TALK)
     return Decision(None, Reason.OUT_OF_DOMAIN, 1.0, decision.scores, detail=NO_WORDS)
 
 
@@ -213,14 +219,14 @@ class Router:
         if cleaned:
             logits, probs = self.scorer.scores(cleaned)
             decisions = self.guard.decide(logits, probs, self.coverage)
-            decisions = [d if has_words(t) else _no_words(d) for t, d in zip(cleaned, decisions)]
+            decisions = [_asks_nothing(t, d) for t, d in zip(cleaned, decisions)]
             if self.rules:
                 decisions = [self._apply_rules(text, d) for text, d in zip(cleaned, decisions)]
         return cleaned, index, errors, decisions, probs
 
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
-        if decision.detail == NO_WORDS:
+        if decision.detail in (NO_WORDS, SMALL_TALK):
             return decision
         rule = match_unsafe(text)
         if rule is None:

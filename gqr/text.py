@@ -10,7 +10,7 @@ import unicodedata
 
 from gqr.errors import InvalidInputError
 
-__all__ = ["MAX_CHARS", "SURROGATE", "bad_utf8", "clean", "has_words", "normalize_for_dedup"]
+__all__ = ["MAX_CHARS", "SURROGATE", "bad_utf8", "clean", "has_words", "is_small_talk", "normalize_for_dedup"]
 
 #: Characters kept from one query; the rest is cut (routing needs the start of a text, and
 #: the cap bounds latency and memory for a 1 MB paste).
@@ -81,3 +81,27 @@ def has_words(text: str) -> bool:
     """True when ``text`` holds at least one letter of any script (not only digits, symbols,
     emoji or punctuation)."""
     return _LETTER.search(text) is not None
+
+
+#: Whole messages that ask nothing of any domain: greetings, thanks, tests, yes/no.
+SMALL_TALK = frozenset("""
+hi|hello|hey|hiya|howdy|yo|sup|greetings|hallo|hola|bonjour|ciao
+good morning|good afternoon|good evening|good night|gm|gn
+thanks|thank you|thank you so much|thanks a lot|thx|ty|cheers|many thanks
+ok|okay|k|kk|cool|great|nice|awesome|sure|alright|got it|understood|noted
+yes|no|yeah|yep|nope|nah|maybe|hmm|hm|lol|haha|wow|oops|ah|oh|uh|um
+test|testing|test test|test 123|this is a test|just testing|ping|asdf|qwerty|foo|bar|foo bar|lorem ipsum
+bye|goodbye|see you|see ya|later|cya|help|hello there|hi there|hey there|how are you|whats up|what's up
+""".replace("|", "\n").split("\n")) - {""}
+_SMALL_TALK_WORDS = frozenset(w for w in SMALL_TALK if " " not in w)
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def is_small_talk(text: str) -> bool:
+    """True for a whole message that is only a greeting, thanks, a test or a yes/no
+    ("hello", "Thanks!", "test 123", "ok ok"), case and punctuation aside."""
+    folded = " ".join(_EDGES.sub("", text.casefold()).split())
+    if len(folded) > 40:
+        return False
+    words = [_EDGES.sub("", w) for w in folded.split()]
+    return folded in SMALL_TALK or (bool(words) and all(w in _SMALL_TALK_WORDS for w in words))

@@ -107,3 +107,12 @@ def test_text_without_words_is_out_of_domain_not_a_language(svm_artifact: Path) 
         assert (d.route, d.reason) == (None, Reason.OUT_OF_DOMAIN) and d.detail and "no words" in d.detail
     words = router.route_batch(["日本語のテキストです。", "x1", "What are the side effects of ibuprofen?"])
     assert all(not (d.detail or "").startswith("no words") for d in words)
+
+
+def test_small_talk_is_out_of_domain(svm_artifact: Path) -> None:
+    router = Router.load(svm_artifact)
+    for d in router.route_batch(["test", "Hello!", "ok", "thanks!!", "Thank you", "test 123", "good morning", "Yes."]):
+        assert (d.route, d.reason) == (None, Reason.OUT_OF_DOMAIN) and (d.detail or "").startswith("small talk")
+    asks = router.route_batch(["hello, can I sue my landlord for my deposit?", "is this a test result normal?",
+                               "help me with my taxes"])
+    assert all(not (d.detail or "").startswith("small talk") for d in asks)
