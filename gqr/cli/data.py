@@ -34,6 +34,6 @@ def info(
     typer.echo("\nTraining pools:")
     for p in report.get("pools", []):
         mark = "ok" if p.get("verified") else "-"
-        typer.echo(f"  {p['name']:<24} {p.get('label', ''):<15} {p['rows']:>6}  {p.get('fidelity', '') or '':<12} {mark}")
+        typer.echo(f"  {p['name']:<24} {p.get('label') or p.get('kind', ''):<15} {p['rows']:>6}  {p.get('fidelity', '') or '':<12} {mark}")
     for note in report.get("notes", []):
         typer.echo(f"note: {note}")
