@@ -26,7 +26,7 @@ def formats(server: FakeLLMServer) -> list[str]:
 
 def test_schema_constrains_route_and_reason() -> None:
     schema = verdict_schema(DOMAINS)
-    assert schema["properties"]["route"]["enum"] == ["law", "finance", None]
+    assert schema["properties"]["route"]["anyOf"] == [{"type": "string", "enum": ["law", "finance"]}, {"type": "null"}]
     assert schema["properties"]["reason"]["enum"] == ["in_domain", "out_of_domain", "other_language", "unsafe"]
     assert schema["required"] == ["route", "reason"] and schema["additionalProperties"] is False
 
@@ -41,7 +41,7 @@ def test_json_schema_is_sent_first(server: FakeLLMServer) -> None:
     assert sent["json_schema"]["schema"] == verdict_schema(DOMAINS)
 
 
-@pytest.mark.parametrize("code", [400, 422])
+@pytest.mark.parametrize("code", [400, 422, 500])  # 500: llama-cpp-python's answer, naming response_format
 def test_refused_schema_falls_back_to_json_object_and_is_remembered(code: int) -> None:
     with FakeLLMServer(route("finance"), refuse={"json_schema": code}) as server, make(server) as judge:
         assert judge.judge("Should I buy index funds?").label == "finance"
@@ -75,6 +75,13 @@ def test_pinned_format_does_not_fall_back() -> None:
         with make(server, json_mode=False) as judge:  # the older spelling of answer_format="text"
             assert judge.judge("q").label == "law"
     assert formats(server) == ["json_schema", "text"]
+
+
+def test_a_plain_500_is_retried_not_a_refusal(server: FakeLLMServer) -> None:
+    server.script(status(500, "model crashed"), route("law"))
+    with make(server, max_retries=1, backoff_base=0.001, backoff_max=0.01) as judge:
+        assert judge.judge("q").label == "law" and judge.answer_format == "json_schema"
+    assert formats(server) == ["json_schema", "json_schema"]
 
 
 def test_concurrent_refusals_downgrade_once() -> None:

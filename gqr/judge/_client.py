@@ -372,9 +372,12 @@ class JudgeClient:
 
 
 def _refused(outcome: _Outcome, fmt: str) -> bool:
-    """True when the server refused a request that asked for a structured answer."""
+    """True when the server refused a request that asked for a structured answer: HTTP 400 or
+    422, or an error that names ``response_format`` (llama-cpp-python answers 500 to it)."""
     status = getattr(outcome, "status_code", None)
-    return fmt != "text" and status in (400, 422)
+    if fmt == "text" or status is None or status < 400 or status == 429:
+        return False
+    return status in (400, 422) or "response_format" in cast("httpx.Response", outcome).text
 
 
 def _retry_after(response: httpx.Response) -> float | None:

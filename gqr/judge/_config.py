@@ -39,7 +39,8 @@ class JudgeConfig:
 
     Answer format: ``answer_format="auto"`` first sends the verdict's JSON schema
     (``response_format`` of type ``json_schema``: OpenAI, vLLM, recent Ollama and llama.cpp);
-    a server that refuses it (HTTP 400/422) is asked again at once with ``json_object`` (with
+    a server that refuses it (HTTP 400/422, or an error naming ``response_format``:
+    llama-cpp-python answers 500) is asked again at once with ``json_object`` (with
     the schema under ``schema``, which llama.cpp and llama-cpp-python enforce), then with plain
     text read by the strict parser; the client remembers what worked. ``"json_schema"``,
     ``"json_object"`` or ``"text"`` pins one format. ``json_mode=False`` is the older

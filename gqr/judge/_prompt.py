@@ -120,11 +120,13 @@ def build_messages(domains: Mapping[str, str], query: str, language: str = "Engl
 
 def verdict_schema(domains: Mapping[str, str]) -> dict[str, Any]:
     """The JSON schema of a verdict: ``route`` one of the domains or null, ``reason`` one of
-    the reasons. Servers that enforce it cannot answer anything else."""
+    the reasons. Servers that enforce it cannot answer anything else. The route is an
+    ``anyOf`` of a string enum and null: llama-cpp-python drops an ``enum`` given beside a list
+    of types, and OpenAI's strict mode accepts ``anyOf``."""
     return {
         "type": "object",
         "properties": {
-            "route": {"type": ["string", "null"], "enum": [*domains, None]},
+            "route": {"anyOf": [{"type": "string", "enum": list(domains)}, {"type": "null"}]},
             "reason": {"type": "string", "enum": list(_ALLOWED_REASONS)},
         },
         "required": ["route", "reason"],
