@@ -43,7 +43,7 @@ CASES = [
 
 def _config(**overrides: object) -> JudgeConfig:
     return JudgeConfig(str(URL), str(MODEL), api_key=os.environ.get("GQR_JUDGE_API_KEY"),
-                       timeout=30.0, max_retries=1, **overrides)  # type: ignore[arg-type]
+                       timeout=180.0, max_retries=0, **overrides)  # type: ignore[arg-type]
 
 
 def test_real_judge_answers_with_a_valid_verdict_and_mostly_right() -> None:

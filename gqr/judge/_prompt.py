@@ -34,12 +34,12 @@ MAX_DESCRIPTION_CHARS = 300
 #: One line per GQR-Bench domain, stored by ``gqr train --benchmark`` (the judge, measured on
 #: hand-written questions, routes far better with a description than with a bare name).
 BENCHMARK_DESCRIPTIONS = {
-    "law": "Legal questions: laws and rights, contracts, tenancy, employment, family and criminal law, "
-    "courts and legal procedure.",
+    "law": "Legal questions: laws and rights, contracts, landlords and tenants, employment law, family and "
+    "criminal law, courts, lawsuits and legal procedure.",
     "finance": "Money and finance: banking, loans and mortgages, credit, investing and markets, taxes, "
     "insurance, accounting and personal budgets.",
-    "healthcare": "Health and medicine: symptoms and diseases, diagnosis, medication and treatments, "
-    "medical tests, nutrition and mental health.",
+    "healthcare": "Health and medicine: symptoms, illnesses and injuries, diagnosis, medication and "
+    "treatments, doctors and medical tests, mental health.",
 }
 
 _SYSTEM = """\
