@@ -113,6 +113,9 @@ JudgeFallback = Annotated[
         "model (keep the model's call) or reject.",
     ),
 ]
+JudgeTimeout = Annotated[
+    float, typer.Option("--judge-timeout", help="Seconds per judge HTTP attempt (a local CPU model may need 30).")
+]
 Coverage = Annotated[
     Optional[float], typer.Option("--coverage", help="Define the uncertain zone by conformal prediction sets at this coverage, e.g. 0.95.")
 ]

@@ -12,6 +12,7 @@ from gqr.cli._common import (
     Coverage,
     JudgeFallback,
     JudgeModel,
+    JudgeTimeout,
     JudgeUrl,
     ModelOpt,
     Uncertain,
@@ -45,9 +46,10 @@ def route(
     uncertain: Uncertain = "model",
     coverage: Coverage = None,
     judge_fallback: JudgeFallback = "model",
+    judge_timeout: JudgeTimeout = 5.0,
 ) -> None:
     """Route queries to a domain, or reject them with a reason (and say who decided)."""
-    router = make_router(model, judge_url, judge_model, uncertain, coverage, judge_fallback=judge_fallback)
+    router = make_router(model, judge_url, judge_model, uncertain, coverage, judge_timeout, judge_fallback)
     if not texts or texts == ["-"]:
         if sys.stdin is None or sys.stdin.isatty():
             raise usage_error("give a query as an argument, or pipe queries on stdin (one a line)")
