@@ -29,6 +29,11 @@ def test_schema_constrains_route_and_reason() -> None:
     assert schema["properties"]["route"]["anyOf"] == [{"type": "string", "enum": ["law", "finance"]}, {"type": "null"}]
     assert schema["properties"]["reason"]["enum"] == ["in_domain", "out_of_domain", "other_language", "unsafe"]
     assert schema["required"] == ["route", "reason"] and schema["additionalProperties"] is False
+    accepted, rejected = verdict_schema(DOMAINS, paired=True)["anyOf"]
+    assert accepted["properties"]["route"]["enum"] == ["law", "finance"]
+    assert accepted["properties"]["reason"]["enum"] == ["in_domain"]
+    assert rejected["properties"]["route"] == {"type": "null"}
+    assert rejected["properties"]["reason"]["enum"] == ["out_of_domain", "other_language", "unsafe"]
 
 
 def test_json_schema_is_sent_first(server: FakeLLMServer) -> None:
@@ -49,7 +54,7 @@ def test_refused_schema_falls_back_to_json_object_and_is_remembered(code: int) -
         assert judge.answer_format == "json_object"
         assert judge.stats().retries == 0  # a refused format is not a retry
     assert formats(server) == ["json_schema", "json_object", "json_object"]
-    assert server.chat_requests[1].body["response_format"]["schema"] == verdict_schema(DOMAINS)
+    assert server.chat_requests[1].body["response_format"]["schema"] == verdict_schema(DOMAINS, paired=True)
 
 
 def test_server_without_response_format_gets_plain_text() -> None:

@@ -252,7 +252,7 @@ class JudgeClient:
             schema = {"name": "gqr_verdict", "strict": True, "schema": verdict_schema(self.domains)}
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif fmt == "json_object":
-            body["response_format"] = {"type": "json_object", "schema": verdict_schema(self.domains)}
+            body["response_format"] = {"type": "json_object", "schema": verdict_schema(self.domains, paired=True)}
         return body
 
     def _retry_delay(self, outcome: _Outcome, retry: int) -> float | None:

@@ -118,17 +118,27 @@ def build_messages(domains: Mapping[str, str], query: str, language: str = "Engl
     ]
 
 
-def verdict_schema(domains: Mapping[str, str]) -> dict[str, Any]:
+def verdict_schema(domains: Mapping[str, str], *, paired: bool = False) -> dict[str, Any]:
     """The JSON schema of a verdict: ``route`` one of the domains or null, ``reason`` one of
     the reasons. Servers that enforce it cannot answer anything else. The route is an
     ``anyOf`` of a string enum and null: llama-cpp-python drops an ``enum`` given beside a list
-    of types, and OpenAI's strict mode accepts ``anyOf``."""
+    of types, and OpenAI's strict mode accepts ``anyOf``.
+
+    ``paired`` also ties the two together (a domain with ``in_domain``, null with a rejection
+    reason) through an ``anyOf`` at the root, which llama.cpp enforces but OpenAI's strict
+    mode refuses; a 1.5B model otherwise answered ``healthcare`` with ``other_language``."""
+    reasons = [r.value for r in REJECT_REASONS]
+    if paired:
+        return {"anyOf": [_verdict_object({"type": "string", "enum": list(domains)}, ["in_domain"]),
+                          _verdict_object({"type": "null"}, reasons)]}
+    route = {"anyOf": [{"type": "string", "enum": list(domains)}, {"type": "null"}]}
+    return _verdict_object(route, ["in_domain", *reasons])
+
+
+def _verdict_object(route: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {
-            "route": {"anyOf": [{"type": "string", "enum": list(domains)}, {"type": "null"}]},
-            "reason": {"type": "string", "enum": list(_ALLOWED_REASONS)},
-        },
+        "properties": {"route": route, "reason": {"type": "string", "enum": reasons}},
         "required": ["route", "reason"],
         "additionalProperties": False,
     }
