@@ -90,6 +90,8 @@ def _validate(manifest: Any, where: Path) -> GuardRule:
         guard = GuardRule.from_dict(manifest["guard"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ManifestError(f"{where / MANIFEST}: invalid 'guard': {exc}") from exc
+    if not 0.0 <= guard.unsafe_min <= 1.0:
+        raise ManifestError(f"{where / MANIFEST}: guard.unsafe_min = {guard.unsafe_min} is outside [0, 1]")
     for key in ("threshold", "uncertain_low", "uncertain_high"):
         value = getattr(guard, key)
         if guard.method == "msp" and not 0.0 <= value <= 1.0:

@@ -216,6 +216,7 @@ def _fingerprint(train: TrainingSet, config: TrainConfig) -> str:
                          "frr": config.target_frr, "val": config.val_fraction, "method": config.method,
                          "source_power": config.source_power, "margin": config.uncertain_margin,
                          "uncertain_share": config.uncertain_share, "bias": config.balance_background,
+                         "unsafe_fpr": config.unsafe_fpr,
                          "sources": {k: hashlib.sha256("\n".join(v).encode()).hexdigest()
                                      for k, v in sorted(train.sources.items())}},
                         sort_keys=True, default=str).encode())

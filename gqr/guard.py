@@ -56,6 +56,10 @@ class GuardRule:
     logit_bias: tuple[float, ...] = ()
     """Added to the backend's raw scores, one per column, inside the graph (its ``logits``
     output already holds it): chosen on held-out sources to balance acceptance and rejection."""
+    unsafe_min: float = 0.0
+    """A rejection says ``unsafe`` only when the unsafe column's probability reaches this;
+    below it the reason is ``out_of_domain`` (still rejected). Chosen on held-out sources so
+    that benign sources are rarely called unsafe."""
 
     def __post_init__(self) -> None:
         if self.method not in SCORE_METHODS:
@@ -90,6 +94,7 @@ class GuardRule:
             uncertain_high=float(d.get("uncertain_high", 0.0)),
             conformal=tuple(sorted((float(c), float(q)) for c, q in dict(d.get("conformal", {})).items())),
             logit_bias=tuple(float(b) for b in d.get("logit_bias", [])),
+            unsafe_min=float(d.get("unsafe_min", 0.0)),
         )
 
     def conformal_threshold(self, coverage: float) -> float:
@@ -113,6 +118,8 @@ class GuardRule:
         """
         d = len(self.labels)
         scores = ood_scores(logits, probs, d, self.method, self.temperature).tolist()
+        unsafe_col = d + self.background.index(Reason.UNSAFE.value) if Reason.UNSAFE.value in self.background else -1
+        demote = self.unsafe_min > 0 and unsafe_col >= 0 and Reason.OUT_OF_DOMAIN.value in self.background
         if coverage is not None:
             set_sizes = (probs >= self.conformal_threshold(coverage)).sum(axis=1).tolist()
         tops = probs.argmax(axis=1).tolist()
@@ -127,11 +134,15 @@ class GuardRule:
                 uncertain = self.uncertain_low <= p_domain < self.uncertain_high
             if top >= d:
                 reason = Reason(self.background[top - d])
+                if demote and reason is Reason.UNSAFE and row[unsafe_col] < self.unsafe_min:
+                    reason = Reason.OUT_OF_DOMAIN
                 out.append(Decision(None, reason, row[top], domain_scores, uncertain=uncertain))
             elif scores[i] < self.threshold:
                 reason = Reason.OUT_OF_DOMAIN
                 if self.background:
                     reason = Reason(self.background[int(probs[i, d:].argmax())])
+                if demote and reason is Reason.UNSAFE and row[unsafe_col] < self.unsafe_min:
+                    reason = Reason.OUT_OF_DOMAIN
                 out.append(Decision(None, reason, 1.0 - p_domain, domain_scores, uncertain=uncertain))
             else:
                 out.append(Decision(self.labels[top_domains[i]], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain=uncertain))

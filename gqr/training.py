@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from gqr.guard import GuardRule, ood_scores
 from gqr.router import Router
 from gqr.text import clean, normalize_for_dedup
 
-__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "background_bias", "train_router", "uncertain_band"]
+__all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "background_bias", "train_router", "uncertain_band",
+           "unsafe_floor"]
 
 BACKGROUND_ORDER = (Reason.OUT_OF_DOMAIN.value, Reason.OTHER_LANGUAGE.value, Reason.UNSAFE.value)
 
@@ -53,7 +54,9 @@ class TrainConfig:
     ``source_power``: a row's weight within its class goes as ``1 / rows_of_its_source **
     source_power`` (0 = every row alike, 1 = every source alike). ``balance_background``
     shifts every background logit by one amount chosen on the held-out rows to maximise the
-    harmonic mean of in-domain accuracy and outlier rejection (``background_bias``)."""
+    harmonic mean of in-domain accuracy and outlier rejection (``background_bias``).
+    ``unsafe_fpr``: the most any benign held-out source may be called unsafe (``unsafe_floor``;
+    0 turns it off)."""
 
     model: str = "svm"
     params: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +69,7 @@ class TrainConfig:
     max_background_weight: float = 1.0
     source_power: float = 0.5
     balance_background: bool = True
+    unsafe_fpr: float = 0.02
 
 
 def _prepare(
@@ -291,6 +295,14 @@ def train_router(
         conformal=conformal_quantiles(probs, val_y),
         logit_bias=tuple(float(b) for b in bias) if bias.any() else (),
     )
+    if config.unsafe_fpr > 0 and Reason.UNSAFE.value in background:
+        called = np.asarray([d.reason is Reason.UNSAFE for d in guard.decide(val_logits, probs)])
+        p_unsafe = probs[:, n_domains + background.index(Reason.UNSAFE.value)]
+        benign = val_y != columns.index(Reason.UNSAFE.value)
+        val_sources = [f"{columns[c]}:{sources[i]}" for c, i in zip(val_y.tolist(), val_idx.tolist())]
+        floor, worst = unsafe_floor(called, p_unsafe, benign, val_sources, config.unsafe_fpr)
+        guard = replace(guard, unsafe_min=floor)
+        metrics["unsafe_floor"] = {"unsafe_min": floor, "worst_benign_source_fpr": worst}
     metrics.update({k: v for k, v in chosen.items() if k != "threshold"})
     stats.update({"train_rows": int(len(train_idx)), "val_rows": int(len(val_idx)), "classes": columns,
                   "rows_per_class": {c: int((y == i).sum()) for i, c in enumerate(columns)}})
@@ -298,6 +310,25 @@ def train_router(
     pick = rng.choice(len(va_texts), size=min(500, len(va_texts)), replace=False)
     parity = [va_texts[i] for i in sorted(pick)]
     return TrainedRouter(backend, guard, config, metrics, stats, parity, time.perf_counter() - start)
+
+
+def unsafe_floor(called: np.ndarray, p_unsafe: np.ndarray, benign: np.ndarray, sources: Sequence[str],
+                 target: float, min_rows: int = 50) -> tuple[float, float]:
+    """The smallest unsafe probability (0.01 grid) a rejection needs to say ``unsafe`` so that no
+    benign held-out source of ``min_rows`` or more is called unsafe more than ``target`` of the
+    time; with that worst share. Without such a floor, the one that minimises the worst share."""
+    called, p_unsafe, benign = (np.asarray(a) for a in (called, p_unsafe, benign))
+    keys = np.asarray(sources, dtype=object)
+    groups = [m for m in (keys == k for k in np.unique(keys[benign])) if m.sum() >= min_rows]
+    best = (float("inf"), 0.0)
+    for floor in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        flagged = called & (p_unsafe >= floor)
+        worst = max((float(flagged[g].mean()) for g in groups), default=0.0)
+        if worst <= target:
+            return float(floor), worst
+        if worst < best[0] - 1e-12:
+            best = (worst, float(floor))
+    return best[1], best[0]
 
 
 def background_bias(logits: np.ndarray, y: np.ndarray, n_domains: int) -> float:

@@ -100,7 +100,10 @@ def test_threshold_out_of_range(artifact_copy: Path) -> None:
     "guard, match",
     [({"method": "energy", "threshold": float("inf")}, "not a finite number"),  # json reads 'Infinity'
      ({"method": "energy", "uncertain_low": float("nan")}, "not a finite number"),
-     ({"uncertain_low": 0.7, "uncertain_high": 0.3}, "is above")],
+     ({"uncertain_low": 0.7, "uncertain_high": 0.3}, "is above"),
+     ({"unsafe_min": float("nan")}, "unsafe_min"),
+     ({"unsafe_min": 1.5}, "unsafe_min"),
+     ({"logit_bias": [0.0, 1.0]}, "logit_bias must hold")],
 )
 def test_guard_numbers_out_of_range(artifact_copy: Path, guard: dict, match: str) -> None:
     _edit_manifest(artifact_copy, lambda m: m["guard"].update(guard))

@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from conftest import training_set
 
-from gqr.training import TrainConfig, TrainingSet, _weights, background_bias, train_router, uncertain_band
+from gqr.decision import Reason
+from gqr.guard import GuardRule
+from gqr.training import (
+    TrainConfig,
+    TrainingSet,
+    _weights,
+    background_bias,
+    train_router,
+    uncertain_band,
+    unsafe_floor,
+)
 
 
 def test_sources_weigh_alike_within_a_class_and_classes_keep_their_total() -> None:
@@ -61,3 +71,27 @@ def test_sources_reach_training(small_corpus) -> None:  # type: ignore[no-untype
     one_source = TrainingSet(data.domains, data.background, {c: ["a"] * len(v) for c, v in data.domains.items()})
     assert one_source.source_of("law") == ["a"] * len(data.domains["law"])
     assert one_source.source_of("unsafe") == [""] * len(data.background["unsafe"])
+
+
+def test_unsafe_floor_keeps_benign_sources_from_being_called_unsafe() -> None:
+    # A benign source whose rows are called unsafe with p = 0.3..0.6; real unsafe rows at 0.9.
+    p = np.r_[np.linspace(0.3, 0.6, 100), np.full(100, 0.9), np.full(100, 0.1)]
+    called = np.r_[np.ones(100, bool), np.ones(100, bool), np.zeros(100, bool)]
+    benign = np.r_[np.ones(100, bool), np.zeros(100, bool), np.ones(100, bool)]
+    sources = ["lookalike"] * 100 + ["harmful"] * 100 + ["chat"] * 100
+    floor, worst = unsafe_floor(called, p, benign, sources, 0.02)
+    assert 0.59 <= floor <= 0.61 and worst <= 0.02
+    assert unsafe_floor(called, p, benign, sources, 1.0) == (0.0, 1.0)  # nothing to fix at a 100% target
+    # Sources under min_rows do not count.
+    assert unsafe_floor(called, p, benign, sources, 0.02, min_rows=101) == (0.0, 0.0)
+
+
+def test_guard_demotes_weak_unsafe_calls_to_out_of_domain() -> None:
+    guard = GuardRule(("law", "finance"), ("out_of_domain", "unsafe"), threshold=0.5, unsafe_min=0.6)
+    probs = np.array([[0.1, 0.1, 0.3, 0.5],    # unsafe wins at 0.5 < 0.6: out_of_domain
+                      [0.05, 0.05, 0.2, 0.7],  # unsafe at 0.7: unsafe
+                      [0.8, 0.1, 0.05, 0.05]])  # accepted
+    decisions = guard.decide(np.log(probs), probs)
+    assert [d.reason for d in decisions] == [Reason.OUT_OF_DOMAIN, Reason.UNSAFE, Reason.IN_DOMAIN]
+    assert decisions[0].route is None  # still rejected: only the reason changes
+    assert GuardRule.from_dict(guard.to_dict()) == guard
