@@ -13,6 +13,7 @@ from gqr.training import (
     TrainingSet,
     _weights,
     background_bias,
+    domain_bias,
     train_router,
     uncertain_band,
     unsafe_floor,
@@ -95,3 +96,18 @@ def test_guard_demotes_weak_unsafe_calls_to_out_of_domain() -> None:
     assert [d.reason for d in decisions] == [Reason.OUT_OF_DOMAIN, Reason.UNSAFE, Reason.IN_DOMAIN]
     assert decisions[0].route is None  # still rejected: only the reason changes
     assert GuardRule.from_dict(guard.to_dict()) == guard
+
+
+def test_domain_bias_lifts_a_starved_domain() -> None:
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 100 + [1] * 100 + [2] * 100)  # two domains, one background column
+    logits = rng.normal(0, 0.1, (300, 3))
+    logits[np.arange(100), 0] += 2.0
+    logits[100:200, 0] += 1.5  # domain 1's held-out rows look like domain 0
+    logits[100:200, 1] += 1.0
+    logits[200:, 2] += 3.0
+    shift = domain_bias(logits, y, 2)
+    z = logits + np.r_[shift, 0.0]
+    assert shift[1] - shift[0] >= 0.5 and (z[100:200].argmax(axis=1) == 1).mean() > 0.9
+    assert (z[:100].argmax(axis=1) == 0).mean() > 0.9 and (z[200:].argmax(axis=1) == 2).all()
+    assert not domain_bias(logits[:100], y[:100], 2).any()  # one domain present: nothing to balance
