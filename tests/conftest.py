@@ -118,6 +118,20 @@ def server():  # type: ignore[no-untyped-def]
         yield fake
 
 
+def write_csv(path: Path, corpus: Corpus, per_class: int = 40) -> Path:
+    """The first ``per_class`` training rows of finance and healthcare as a text,label CSV."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        for name in ("finance", "healthcare"):
+            label = corpus.classes.index(name)
+            rows = [t for t, y in zip(corpus.train_texts, corpus.train_y) if y == label][:per_class]
+            writer.writerows([t, name] for t in rows)
+    return path
+
+
 def training_set(corpus: Corpus):  # type: ignore[no-untyped-def]
     """``small_corpus`` (train part) as a ``gqr.training.TrainingSet``."""
     from gqr.training import TrainingSet

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Corpus
+from conftest import Corpus, write_csv
 from typer.testing import CliRunner
 
 from gqr.artifact import read_artifact
@@ -70,19 +70,6 @@ def test_checking_parameters_imports_no_training_library() -> None:
 def test_help_lists_every_backend() -> None:
     result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
     assert "svm, svm-minilm, widemlp, fasttext, xgboost" in result.output
-
-
-def write_csv(path: Path, corpus: Corpus, per_class: int) -> Path:
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for name in ("finance", "healthcare"):
-            label = corpus.classes.index(name)
-            rows = [t for t, y in zip(corpus.train_texts, corpus.train_y) if y == label][:per_class]
-            writer.writerows([t, name] for t in rows)
-    return path
 
 
 def test_a_value_the_backend_refuses_is_one_line(small_corpus: Corpus, tmp_path: Path) -> None:

@@ -4,13 +4,12 @@ the judge's prompt; models without them keep working."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Corpus
+from conftest import Corpus, write_csv
 from fake_llm_server import FakeLLMServer, route
 from typer.testing import CliRunner
 
@@ -27,19 +26,8 @@ runner = CliRunner()
 CONFIG = JudgeConfig("http://127.0.0.1:9/v1", "m")
 
 
-def _csv(path: Path, corpus: Corpus, per_class: int = 40) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for name in ("finance", "healthcare"):
-            label = corpus.classes.index(name)
-            rows = [t for t, y in zip(corpus.train_texts, corpus.train_y) if y == label][:per_class]
-            writer.writerows([t, name] for t in rows)
-    return path
-
-
 def test_train_describe_is_stored_and_reaches_the_prompt(small_corpus: Corpus, tmp_path: Path) -> None:
-    data, out = _csv(tmp_path / "q.csv", small_corpus), tmp_path / "m"
+    data, out = write_csv(tmp_path / "q.csv", small_corpus), tmp_path / "m"
     result = runner.invoke(app, ["train", "--data", str(data), "--out", str(out),
                                  "--describe", "finance=Money: banks, loans, taxes.", "--describe",
                                  "healthcare=Health: symptoms, medicines."])
@@ -60,7 +48,7 @@ def test_train_describe_is_stored_and_reaches_the_prompt(small_corpus: Corpus, t
     ("finance=" + "x" * 400, "one line of at most 300"),
 ])
 def test_bad_describe_is_a_usage_error(small_corpus: Corpus, tmp_path: Path, item: str, expected: str) -> None:
-    data = _csv(tmp_path / "q.csv", small_corpus, per_class=5)
+    data = write_csv(tmp_path / "q.csv", small_corpus, per_class=5)
     result = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "m"), "--describe", item])
     assert result.exit_code == 2 and expected in result.stderr
     assert not (tmp_path / "m").exists()
