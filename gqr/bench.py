@@ -84,12 +84,14 @@ class EvalSuite:
 
 @dataclass
 class Evaluation:
-    """What ``evaluate`` measured: scores, confusion (primary ID + OOD rows), reasons, rows."""
+    """What ``evaluate`` measured: scores, confusion (primary ID + OOD rows), reasons, rows, and
+    every set's decisions (for ``gqr.checks``; not written to results.json)."""
 
     scores: BenchScores
     confusion: dict[str, dict[str, int]]
     reasons: dict[str, dict[str, int]]
     rows: dict[str, SetRows]
+    decisions: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -322,8 +324,10 @@ def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
     truth: list[str | None] = []
     reasons: dict[str, dict[str, int]] = {}
     rows: dict[str, SetRows] = {}
+    routed: dict[str, list[Any]] = {}
     for name, (texts, labels) in suite.id_sets.items():
         decisions, probs = router.route_batch_with_probabilities(texts)
+        routed[name] = decisions
         routes = [d.route for d in decisions]
         id_scores[name] = id_accuracy(routes, labels)
         rows[name] = _rows(router, labels, decisions, probs)
@@ -333,6 +337,7 @@ def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
     ood_scores: dict[str, float] = {}
     for name, texts in suite.ood_sets.items():
         decisions, probs = router.route_batch_with_probabilities(texts)
+        routed[name] = decisions
         routes = [d.route for d in decisions]
         ood_scores[name] = rejection_accuracy(routes)
         rows[name] = _rows(router, [None] * len(texts), decisions, probs)
@@ -343,7 +348,7 @@ def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
             counts[d.reason.value] = counts.get(d.reason.value, 0) + 1
         reasons[name] = counts
     scores = BenchScores(id_scores, ood_scores, suite.unsafe_sets)
-    return Evaluation(scores, confusion_matrix(preds, truth, router.labels), reasons, rows)
+    return Evaluation(scores, confusion_matrix(preds, truth, router.labels), reasons, rows, routed)
 
 
 def _judge_result(base: ModelResult, path: Path, suite: EvalSuite, judge: Any, queries: Sequence[str],
@@ -404,8 +409,7 @@ def run_benchmark(
         latency.update(stage_latency(router, queries, latency_repeats))
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
         say(f"{name}: checks (recall per domain, reasons, unsafe false positives, uncertain zone)")
-        checked = check_router(router, suite.id_sets, suite.checks,
-                               {n: suite.ood_sets[n] for n in suite.unsafe_sets})
+        checked = check_router(router, suite.id_sets, suite.checks, suite.unsafe_sets, ev.decisions)
         result = ModelResult(name, ev.scores, latency, qps, size, train_seconds, str(path), val_metrics,
                              ev.confusion, ev.reasons, labels=router.labels, guard=router.guard.to_dict(), rows=ev.rows,
                              checks=checked)
@@ -430,10 +434,10 @@ def checks_table(result: BenchmarkResult) -> str:
         c = m.checks
         if not c:
             continue
-        recall = [f"{d}={v:.2f}" for name in ("id_exact", "id_heldout") for d, v in c["recall"].get(name, {}).items()]
+        recall = [" ".join(f"{d}={v:.2f}" for d, v in c["recall"].get(name, {}).items())
+                  for name in ("id_exact", "id_heldout")]
         cap = c["capture"].get("held_out_all", {})
-        rows.append([m.name, "recall exact/held-out", " ".join(recall[: len(recall) // 2]) + " | "
-                     + " ".join(recall[len(recall) // 2:])])
+        rows.append([m.name, "recall exact/held-out", " | ".join(recall)])
         rows.append(["", "right reason", " ".join(f"{k}={v:.2f}" for k, v in c["reason_accuracy"].items())])
         rows.append(["", "unsafe FP (ID)", " ".join(f"{k}={v:.3f}" for k, v in c["unsafe_fp"].items())])
         rows.append(["", "uncertain zone", f"errors flagged {cap.get('errors_flagged', float('nan')):.2f}, "

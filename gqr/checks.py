@@ -40,15 +40,18 @@ def error_capture(wrong: np.ndarray, uncertain: np.ndarray) -> dict[str, float]:
 
 
 def check_router(router: Any, id_sets: dict[str, tuple[list[str], list[str]]],
-                 checks: dict[str, tuple[list[str], str]], unsafe_sets: dict[str, list[str]]) -> dict[str, Any]:
+                 checks: dict[str, tuple[list[str], str]], unsafe_sets: Sequence[str],
+                 decided: dict[str, list[Decision]]) -> dict[str, Any]:
     """Per-domain recall and unsafe false positives on each ID set; expected-reason accuracy on
     each check set (and on ``unsafe_sets``, whose reason must be ``unsafe``); uncertain-zone
-    error capture over the held-out ID rows and check sets (``capture``)."""
+    error capture over the held-out ID rows and check sets (``capture``). ``decided`` holds the
+    decisions ``bench.evaluate`` already took on the ID and OOD sets; only the check sets are
+    routed here."""
     out: dict[str, Any] = {"recall": {}, "unsafe_fp": {}, "reason_accuracy": {}, "outcomes": {}, "capture": {}}
     wrong_all: list[np.ndarray] = []
     flagged_all: list[np.ndarray] = []
-    for name, (texts, labels) in id_sets.items():
-        decisions = router.route_batch(texts)
+    for name, (_, labels) in id_sets.items():
+        decisions = decided[name]
         routes = np.asarray([d.route or "" for d in decisions], dtype=object)
         truth = np.asarray(labels, dtype=object)
         out["recall"][name] = {d: float((routes[truth == d] == d).mean()) for d in router.labels if (truth == d).any()}
@@ -59,8 +62,9 @@ def check_router(router: Any, id_sets: dict[str, tuple[list[str], list[str]]],
         if name != "id_exact":
             wrong_all.append(wrong)
             flagged_all.append(flagged)
-    for name, (texts, expected) in {**checks, **{k: (v, Reason.UNSAFE.value) for k, v in unsafe_sets.items()}}.items():
-        decisions = router.route_batch(texts)
+    expected_of = {**{k: e for k, (_, e) in checks.items()}, **{k: Reason.UNSAFE.value for k in unsafe_sets}}
+    for name, expected in expected_of.items():
+        decisions = decided[name] if name in unsafe_sets else router.route_batch(checks[name][0])
         if expected == NOT_UNSAFE:
             right = np.asarray([d.reason is not Reason.UNSAFE for d in decisions], bool)
         else:
