@@ -105,6 +105,15 @@ class GuardRule:
         levels = ", ".join(f"{c:g}" for c, _ in self.conformal) or "none"
         raise ValueError(f"coverage {coverage:g} is not calibrated in this model (available: {levels})")
 
+    def _rejection_reason(self, row: list[float], column: int) -> Reason:
+        """The reason of the strongest rejection column; ``unsafe`` below ``unsafe_min`` says
+        ``out_of_domain`` instead (when the model has that column)."""
+        reason = Reason(self.background[column - len(self.labels)])
+        if (reason is Reason.UNSAFE and row[column] < self.unsafe_min
+                and Reason.OUT_OF_DOMAIN.value in self.background):
+            return Reason.OUT_OF_DOMAIN
+        return reason
+
     @property
     def n_outputs(self) -> int:
         return len(self.labels) + len(self.background)
@@ -118,12 +127,11 @@ class GuardRule:
         """
         d = len(self.labels)
         scores = ood_scores(logits, probs, d, self.method, self.temperature).tolist()
-        unsafe_col = d + self.background.index(Reason.UNSAFE.value) if Reason.UNSAFE.value in self.background else -1
-        demote = self.unsafe_min > 0 and unsafe_col >= 0 and Reason.OUT_OF_DOMAIN.value in self.background
         if coverage is not None:
             set_sizes = (probs >= self.conformal_threshold(coverage)).sum(axis=1).tolist()
         tops = probs.argmax(axis=1).tolist()
         top_domains = probs[:, :d].argmax(axis=1).tolist()
+        top_background = probs[:, d:].argmax(axis=1).tolist() if self.background else []
         out: list[Decision] = []
         for i, row in enumerate(probs.tolist()):  # Python floats: cheap per-row work
             domain_scores = dict(zip(self.labels, row[:d]))
@@ -132,18 +140,10 @@ class GuardRule:
                 uncertain = set_sizes[i] != 1
             else:
                 uncertain = self.uncertain_low <= p_domain < self.uncertain_high
-            if top >= d:
-                reason = Reason(self.background[top - d])
-                if demote and reason is Reason.UNSAFE and row[unsafe_col] < self.unsafe_min:
-                    reason = Reason.OUT_OF_DOMAIN
-                out.append(Decision(None, reason, row[top], domain_scores, uncertain=uncertain))
-            elif scores[i] < self.threshold:
-                reason = Reason.OUT_OF_DOMAIN
-                if self.background:
-                    reason = Reason(self.background[int(probs[i, d:].argmax())])
-                if demote and reason is Reason.UNSAFE and row[unsafe_col] < self.unsafe_min:
-                    reason = Reason.OUT_OF_DOMAIN
-                out.append(Decision(None, reason, 1.0 - p_domain, domain_scores, uncertain=uncertain))
+            if top >= d or scores[i] < self.threshold:  # a rejection column won, or too little in-domain mass
+                reason = self._rejection_reason(row, d + top_background[i]) if self.background else Reason.OUT_OF_DOMAIN
+                confidence = row[top] if top >= d else 1.0 - p_domain
+                out.append(Decision(None, reason, confidence, domain_scores, uncertain=uncertain))
             else:
                 out.append(Decision(self.labels[top_domains[i]], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain=uncertain))
         return out

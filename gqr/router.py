@@ -226,8 +226,6 @@ class Router:
 
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
-        if decision.detail in (NO_WORDS, SMALL_TALK):
-            return decision
         rule = match_unsafe(text)
         if rule is None:
             return decision
