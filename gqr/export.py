@@ -75,7 +75,7 @@ def export_router(
     import onnxruntime as ort
 
     from gqr.artifact import write_artifact
-    from gqr.featurizers import from_spec
+    from gqr.features import from_spec
     from gqr.runtime import run_session
 
     backend = trained.backend

@@ -9,8 +9,7 @@ import numpy as np
 
 from gqr.artifact import LoadedArtifact
 from gqr.errors import IncompatibleArtifactError
-from gqr.features import SparseBatch
-from gqr.featurizers import from_spec
+from gqr.features import SparseBatch, from_spec
 
 __all__ = ["OnnxScorer", "run_session"]
 

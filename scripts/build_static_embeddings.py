@@ -13,7 +13,7 @@ Reproducible: the inputs are pinned and every output's sha256 is recorded.
   largest entry of each is positive; ``table = (raw - mean) @ components[:dims].T``,
   stored as float16 ``minilm_static_<dims>.npy`` (loaded with ``allow_pickle=False``).
 * tokeniser tables: the reference tokenizer's normaliser and pre-tokenizer applied to every
-  code point give ``bert_uncased_chars.json``; ``gqr.wordpiece`` is then checked against the
+  code point give ``bert_uncased_chars.json``; ``gqr.features.wordpiece`` is then checked against the
   reference on every code point and on real text (``--texts``).
 
 Usage::
@@ -115,9 +115,9 @@ def derive_char_tables(tokenizer: object) -> dict[str, object]:
 
 
 def check_tokenizer(tokenizer: object, texts: list[str], chars_file: Path) -> None:
-    """gqr.wordpiece (with ``chars_file``) == the reference on every code point (in context)
+    """gqr.features.wordpiece (with ``chars_file``) == the reference on every code point (in context)
     and on ``texts``."""
-    import gqr.wordpiece as wp
+    import gqr.features.wordpiece as wp
 
     importlib.reload(wp)
     wp.CHARS_FILE = chars_file
@@ -137,7 +137,7 @@ def check_tokenizer(tokenizer: object, texts: list[str], chars_file: Path) -> No
             bad.append(text)
     print(f"texts: {len(texts)} checked, {len(bad)} mismatches in all", flush=True)
     if bad:
-        raise SystemExit(f"gqr.wordpiece disagrees with the reference, e.g. {bad[:3]!r}")
+        raise SystemExit(f"gqr.features.wordpiece disagrees with the reference, e.g. {bad[:3]!r}")
 
 
 def token_vectors(model_dir: Path, vocab: list[str], threads: int) -> np.ndarray:

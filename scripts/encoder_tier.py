@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from gqr.errors import InvalidInputError
+from gqr.features.wordpiece import WordPieceTokenizer
 from gqr.metrics import harmonic_mean
 from gqr.text import MAX_CHARS, clean
-from gqr.wordpiece import WordPieceTokenizer
 
 DOMAINS = ("law", "finance", "healthcare")
 BACKGROUND = ("out_of_domain", "other_language", "unsafe")

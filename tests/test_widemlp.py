@@ -13,8 +13,7 @@ import pytest
 from gqr.classifiers.base import Backend, FitData
 from gqr.classifiers.widemlp import WideMLPClassifier, _balanced_scores, _holdout
 from gqr.errors import MissingDependencyError, NotFittedError
-from gqr.features import HashingConfig
-from gqr.featurizers import from_spec
+from gqr.features import HashingConfig, from_spec
 from gqr.runtime import run_session
 
 pytest.importorskip("torch")  # the widemlp extra

@@ -10,9 +10,8 @@ import pytest
 from gqr.classifiers.base import Backend, FitData
 from gqr.classifiers.xgboost import XGBoostClassifier
 from gqr.errors import InvalidInputError, NotFittedError
-from gqr.features import tfidf_weights
-from gqr.featurizers import from_spec
-from gqr.graph import INPUT_NAMES
+from gqr.features import from_spec, tfidf_weights
+from gqr.features.graph import INPUT_NAMES
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -4,9 +4,9 @@ A backend maps cleaned texts to logits over ``n_classes`` output columns (the ro
 what the columns mean). It owns two things that must agree exactly:
 
 * ``featurize(texts) -> SparseBatch``: numpy only, run at training *and* serving time;
-  ``featurizer_spec()`` is the JSON that lets ``gqr.featurizers.from_spec`` rebuild it
+  ``featurizer_spec()`` is the JSON that lets ``gqr.features.from_spec`` rebuild it
   without the training libraries;
-* ``to_onnx()``: a graph with the signature of ``gqr.graph`` (inputs padded ``ids`` and
+* ``to_onnx()``: a graph with the signature of ``gqr.features.graph`` (inputs padded ``ids`` and
   ``values``, output ``logits``) that computes ``decision_function`` from ``featurize``'s output.
 
 ``fit`` stores learned state in attributes ending in ``_`` and returns ``self``; using a

@@ -1,7 +1,7 @@
 """Supervised fastText, exported as an honest ONNX graph (training tier: needs ``fasttext-wheel``).
 
 The ``.bin`` model never leaves ``fit``: its input matrix, output matrix, vocabulary and
-settings are copied into numpy arrays, and ``gqr.fasttext_features`` recomputes fastText's
+settings are copied into numpy arrays, and ``gqr.features.fasttext`` recomputes fastText's
 input ids in numpy. The graph is then exactly fastText's forward pass::
 
     hidden = mean of input rows (Gather * weights, scatter-add per query)
@@ -22,9 +22,9 @@ import numpy as np
 
 from gqr.classifiers.base import FitData, check_fitted
 from gqr.errors import InvalidInputError, require
-from gqr.fasttext_features import MAX_BUCKET, FastTextFeaturizer, tokenize
 from gqr.features import SparseBatch
-from gqr.graph import GraphBuilder
+from gqr.features.fasttext import MAX_BUCKET, FastTextFeaturizer, tokenize
+from gqr.features.graph import GraphBuilder
 
 __all__ = ["FastTextClassifier"]
 

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from gqr.classifiers.base import FitData, check_fitted
-from gqr.embedding_features import HybridFeaturizer, default_vocab, load_table, split_batch
 from gqr.errors import InvalidInputError, require
 from gqr.features import HashingConfig, SparseBatch, fit_idf, tfidf_weights
-from gqr.graph import GraphBuilder
-from gqr.wordpiece import parse_vocab
+from gqr.features.graph import GraphBuilder
+from gqr.features.hybrid import HybridFeaturizer, default_vocab, load_table, split_batch
+from gqr.features.wordpiece import parse_vocab
 
 __all__ = ["HybridSVMClassifier"]
 

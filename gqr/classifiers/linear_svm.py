@@ -10,7 +10,7 @@ import numpy as np
 from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
 from gqr.errors import require
 from gqr.features import HashingConfig, fit_idf, tfidf_weights
-from gqr.graph import GraphBuilder
+from gqr.features.graph import GraphBuilder
 
 __all__ = ["LinearSVMClassifier", "fit_linear_svm"]
 

@@ -24,7 +24,7 @@ from gqr.calibration import log_softmax
 from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
 from gqr.errors import require
 from gqr.features import HashingConfig, SparseBatch, fit_idf, gather_rows, tfidf_weights
-from gqr.graph import GraphBuilder
+from gqr.features.graph import GraphBuilder
 
 __all__ = ["WideMLPClassifier"]
 

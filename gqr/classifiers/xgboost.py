@@ -33,7 +33,7 @@ import numpy as np
 from gqr.classifiers.base import FitData, HashedNgrams, check_fitted
 from gqr.errors import ExportError, InvalidInputError, require
 from gqr.features import HashingConfig, SparseBatch, fit_idf, tfidf_weights
-from gqr.graph import GraphBuilder
+from gqr.features.graph import GraphBuilder
 
 __all__ = ["XGBoostClassifier"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gqr.errors import InvalidInputError, ManifestError
-from gqr.features import SparseBatch, count_unique
+from gqr.features.batch import SparseBatch, count_unique
 from gqr.text import SURROGATE
 
 __all__ = ["EOS", "FastTextFeaturizer", "from_spec", "tokenize"]

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 __all__ = ["CHARS_FILE", "CHARS_VERSION", "WordPieceTokenizer", "parse_vocab"]
 
-CHARS_FILE = Path(__file__).resolve().parent / "resources" / "bert_uncased_chars.json"
+CHARS_FILE = Path(__file__).resolve().parent.parent / "resources" / "bert_uncased_chars.json"
 #: bumped whenever the character tables change meaning (stored in artifact specs)
 CHARS_VERSION = 1
 CONTINUATION = "##"

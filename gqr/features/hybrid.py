@@ -2,9 +2,9 @@
 
 A row holds two kinds of columns, told apart by the id alone:
 
-* ``id < n_features``: a hashed word/character n-gram and its raw count (``gqr.features``);
+* ``id < n_features``: a hashed word/character n-gram and its raw count (``gqr.features.hashing``);
 * ``id = n_features + t``: WordPiece token ``t`` of the BERT-uncased vocabulary
-  (``gqr.wordpiece``) and how often it occurs.
+  (``gqr.features.wordpiece``) and how often it occurs.
 
 The graph turns the first kind into TF-IDF and the second into the mean of static token
 vectors (``gqr.classifiers.hybrid_svm``). Token columns come first in each row, so a graph
@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from gqr.errors import ManifestError
-from gqr.features import HashingConfig, SparseBatch, count_unique, hash_texts
-from gqr.wordpiece import CHARS_VERSION, WordPieceTokenizer, parse_vocab
+from gqr.features.batch import SparseBatch, count_unique
+from gqr.features.hashing import HashingConfig, hash_texts
+from gqr.features.wordpiece import CHARS_VERSION, WordPieceTokenizer, parse_vocab
 
 __all__ = [
     "KIND",
@@ -39,7 +40,7 @@ __all__ = [
 KIND = "hashed-ngrams+wordpiece"
 SPEC_VERSION = 1
 VOCAB_FILE = "wordpiece_vocab.txt"
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEFAULT_VOCAB = RESOURCES / "minilm_vocab.txt"
 MAX_VOCAB_BYTES = 16 * 2**20
 UNK = "[UNK]"

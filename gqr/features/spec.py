@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gqr.errors import ManifestError
-from gqr.features import HASHED_NGRAMS, HashingConfig, SparseBatch, hash_texts
+from gqr.features.batch import SparseBatch
+from gqr.features.hashing import HASHED_NGRAMS, HashingConfig, hash_texts
 
 __all__ = ["Featurizer", "from_spec"]
 
@@ -25,11 +26,11 @@ def from_spec(spec: dict[str, Any], files: dict[str, bytes]) -> Featurizer:
             config = HashingConfig.from_dict(spec)
             return lambda texts: hash_texts(texts, config)
         if kind == "hashed-ngrams+wordpiece":
-            from gqr.embedding_features import from_spec as embedding_from_spec
+            from gqr.features.hybrid import from_spec as embedding_from_spec
 
             return embedding_from_spec(spec, files)
         if kind == "fasttext":
-            from gqr.fasttext_features import from_spec as fasttext_from_spec
+            from gqr.features.fasttext import from_spec as fasttext_from_spec
 
             return fasttext_from_spec(spec, files)
     except (KeyError, TypeError, ValueError) as exc:
