@@ -8,6 +8,7 @@ module             what                             kind
 =================  ===============================  =========================================
 ``batch``          ``SparseBatch``, the rows every featurizer returns and every graph reads
 ``hashing``        hashed word/char n-gram counts   ``hashed-ngrams`` (linear-svm, widemlp, xgboost)
+``hashing_fast``   the same, with fewer numpy calls (what serving runs; ``hashing`` is its spec)
 ``wordpiece``      BERT-uncased WordPiece tokens    (part of ``hashed-ngrams+wordpiece``)
 ``hybrid``         WordPiece counts + hashed counts ``hashed-ngrams+wordpiece`` (svm-minilm)
 ``fasttext``       fastText's input-row ids         ``fasttext``
@@ -16,6 +17,10 @@ module             what                             kind
 ``graph``          ONNX builders for the graphs that read a ``SparseBatch`` (training side)
 =================  ===============================  =========================================
 
+Every featurizer has a fast path (what ``from_spec`` returns) beside its Python reference
+(``from_spec(..., reference=True)``; ``HybridFeaturizer.reference``, ``FastTextFeaturizer.reference``),
+which is the specification and the test oracle: both give the same ids, layout and values
+(``tests/test_fast_features.py``; every benchmark row: ``scripts/feature_parity.py``).
 Serving needs only numpy (and the standard library).
 """
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from gqr.errors import InvalidInputError, ManifestError
 from gqr.features.batch import SparseBatch, count_unique
+from gqr.features.hashing_fast import count_keys
 from gqr.text import SURROGATE
 
 __all__ = ["EOS", "FastTextFeaturizer", "from_spec", "tokenize"]
@@ -141,6 +142,7 @@ class FastTextFeaturizer:
         self._row_map = row_map
         self.n_rows = nwords + int(kept.sum())
         self._cache: dict[str, tuple[np.ndarray, int]] = {}
+        self._fast_cache: dict[str, tuple[np.ndarray, int, int]] = {}
 
     # -- fastText's id computation ----------------------------------------------------------
     def char_ngram_ids(self, token: str) -> list[int]:
@@ -204,8 +206,95 @@ class FastTextFeaturizer:
 
     # -- batch ------------------------------------------------------------------------------
     def __call__(self, texts: Sequence[str]) -> SparseBatch:
+        """The fast path: ``reference(texts)``, with each token's kept (compact) rows cached
+        and one numpy pass over the word n-grams and the counts of all lines."""
+        n = len(texts)
+        if n == 1:
+            return self._one(texts[0])
+        parts: list[np.ndarray] = []  # compact rows of words and subwords (kept ones only)
+        hashes: list[int] = []  # word hashes, lines one after the other
+        line_ends = np.zeros((2, n), dtype=np.int64)  # end of each line in parts, in hashes
+        sizes = np.zeros(n, dtype=np.int64)  # raw ids of each line, dropped ones included (fastText averages over all)
+        cache = self._fast_cache
+        for row, text in enumerate(texts):
+            tokens = tokenize(text)
+            tokens.append(EOS)
+            hits = [cache.get(token) or self._fast_token(token) for token in tokens]
+            parts += [hit[0] for hit in hits]
+            hashes += [hit[2] for hit in hits]
+            sizes[row] = sum(hit[1] for hit in hits)
+            line_ends[0, row], line_ends[1, row] = len(parts), len(hashes)
+        rows, ngrams = self._word_ngrams_fast(np.array(hashes, dtype=np.uint64), line_ends[1])
+        sizes += np.bincount(rows, minlength=n)
+        compact = self._row_map[ngrams]
+        keep = compact >= 0
+        parts.append(compact[keep])
+        keys = np.concatenate(parts)
+        width = max(self.n_rows, 1)
+        lengths = np.fromiter(map(len, parts[:-1]), dtype=np.int64, count=len(parts) - 1)
+        per_line = np.add.reduceat(lengths, np.concatenate(([0], line_ends[0, :-1]))) if lengths.size else lengths
+        line = np.arange(n, dtype=np.int64)
+        keys += np.concatenate((np.repeat(line, per_line), rows[keep])) * width
+        inv_len = (1.0 / np.maximum(sizes, 1)).astype(np.float32)
+        if not keys.size:
+            return SparseBatch(keys, np.empty(0, np.float32), keys, n)
+        uniq, counts = count_keys(keys)
+        segments = uniq // width
+        return SparseBatch(uniq - segments * width, counts * inv_len[segments], segments, n)
+
+    def _one(self, text: str) -> SparseBatch:
+        """``__call__`` for one line: the serving hot path."""
+        tokens = tokenize(text)
+        tokens.append(EOS)
+        cache = self._fast_cache
+        hits = [cache.get(token) or self._fast_token(token) for token in tokens]
+        parts = [hit[0] for hit in hits]
+        size = sum(hit[1] for hit in hits)
+        if self.bucket > 0 and self.word_ngrams > 1 and len(hits) > 1:
+            hashes = np.array([hit[2] for hit in hits], dtype=np.uint64)
+            ngrams = self._word_ngrams_fast(hashes, np.array([hashes.size]))[1]
+            size += ngrams.size
+            compact = self._row_map[ngrams]
+            parts.append(compact[compact >= 0])
+        keys = np.concatenate(parts)
+        if not keys.size:
+            return SparseBatch(keys, np.empty(0, np.float32), keys, 1)
+        uniq, counts = count_keys(keys)
+        counts *= np.float32(1.0 / max(size, 1))
+        return SparseBatch(uniq, counts, np.zeros(uniq.size, dtype=np.int64), 1)
+
+    def _fast_token(self, token: str) -> tuple[np.ndarray, int, int]:
+        """(compact rows of ``token`` that the model keeps, how many raw ids it has, its word hash)."""
+        raw, word_hash = self._token(token)
+        compact = self._row_map[raw]
+        hit = (compact[compact >= 0], int(raw.size), word_hash)
+        hit[0].setflags(write=False)
+        if len(self._fast_cache) >= _CACHE_SIZE:
+            self._fast_cache.clear()
+        self._fast_cache[token] = hit
+        return hit
+
+    def _word_ngrams_fast(self, hashes: np.ndarray, line_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(line, raw id) of every word n-gram of the lines whose word hashes are concatenated
+        in ``hashes`` (line ``i`` ends at ``line_ends[i]``): ``_word_ngram_ids`` for all at once."""
+        if self.bucket <= 0 or self.word_ngrams <= 1 or hashes.size < 2:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        one_line = line_ends.size == 1
+        line = np.zeros(hashes.size, np.int64) if one_line else np.repeat(np.arange(line_ends.size), np.diff(line_ends, prepend=0))
+        lines, ids = [], []
+        acc = hashes
+        for k in range(1, min(self.word_ngrams, hashes.size)):
+            acc = acc[:-1] * np.uint64(_NGRAM_MULT) + hashes[k:]  # wraps modulo 2**64, as in C++
+            same = slice(None) if one_line else line[:-k] == line[k:]
+            lines.append(line[:-k][same])
+            ids.append(acc[same])
+        raw = np.concatenate(ids) if len(ids) > 1 else ids[0]
+        raw = (raw % np.uint64(self.bucket)).astype(np.int64) + len(self.vocab)
+        return (np.concatenate(lines) if len(lines) > 1 else lines[0]), raw
+
+    def reference(self, texts: Sequence[str]) -> SparseBatch:
         """Averaging weights over compact rows: row ``r`` of the result dotted with the input
-        matrix is fastText's hidden vector for ``texts[r]``."""
+        matrix is fastText's hidden vector for ``texts[r]``. The specification of ``__call__``."""
         rows = [self.line_ids(tokenize(text)) for text in texts]
         n, width = len(rows), max(self.n_rows, 1)
         sizes = np.array([r.size for r in rows], dtype=np.int64)

@@ -6,33 +6,38 @@ run code of its choosing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gqr.errors import ManifestError
 from gqr.features.batch import SparseBatch
 from gqr.features.hashing import HASHED_NGRAMS, HashingConfig, hash_texts
+from gqr.features.hashing_fast import hash_texts_fast
 
 __all__ = ["Featurizer", "from_spec"]
 
 Featurizer = Callable[[Sequence[str]], SparseBatch]
 
 
-def from_spec(spec: dict[str, Any], files: dict[str, bytes]) -> Featurizer:
-    """Return ``texts -> SparseBatch`` for a manifest's ``featurizer`` entry."""
+def from_spec(spec: dict[str, Any], files: dict[str, bytes], *, reference: bool = False) -> Featurizer:
+    """Return ``texts -> SparseBatch`` for a manifest's ``featurizer`` entry: the fast path,
+    or with ``reference=True`` the Python reference it must equal (for parity checks)."""
     kind = spec.get("kind")
     try:
         if kind == HASHED_NGRAMS:
             config = HashingConfig.from_dict(spec)
-            return lambda texts: hash_texts(texts, config)
+            return functools.partial(hash_texts if reference else hash_texts_fast, config=config)
         if kind == "hashed-ngrams+wordpiece":
             from gqr.features.hybrid import from_spec as embedding_from_spec
 
-            return embedding_from_spec(spec, files)
+            featurizer = embedding_from_spec(spec, files)
+            return featurizer.reference if reference else featurizer
         if kind == "fasttext":
             from gqr.features.fasttext import from_spec as fasttext_from_spec
 
-            return fasttext_from_spec(spec, files)
+            ft = fasttext_from_spec(spec, files)
+            return ft.reference if reference else ft
     except (KeyError, TypeError, ValueError) as exc:
         raise ManifestError(f"invalid featurizer spec ({kind}): {exc}") from exc
     raise ManifestError(f"unknown featurizer kind {kind!r}; this gqr knows: hashed-ngrams, hashed-ngrams+wordpiece, fasttext")

@@ -1,0 +1,137 @@
+"""The fast featurizers equal their Python references (the specification): same ids, same
+row layout, same values, on real benchmark rows and on hostile text. ``scripts/feature_parity.py``
+runs the same comparison on every benchmark row."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from gqr import Router
+from gqr.features import SparseBatch, from_spec, hashing_fast
+from gqr.features.fasttext import FastTextFeaturizer, tokenize
+from gqr.features.hashing import HashingConfig, hash_texts
+from gqr.features.hybrid import HybridFeaturizer, default_vocab
+from gqr.features.wordpiece import parse_vocab
+from gqr.text import clean
+
+
+def _random_unicode(rng: random.Random, n: int) -> str:
+    """Code points from many scripts, emoji, combining marks and spaces (no surrogates)."""
+    blocks = [(0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
+              (0x900, 0x97F), (0xE00, 0xE7F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x3000, 0x30FF),
+              (0x4E00, 0x4E80), (0xAC00, 0xAC80), (0xFF00, 0xFFEF), (0x1F300, 0x1F6FF), (0xE0000, 0xE007F)]
+    out = []
+    for _ in range(n):
+        lo, hi = rng.choice(blocks)
+        out.append(chr(rng.randint(lo, hi)) if rng.random() > 0.15 else " ")
+    return "".join(out)
+
+
+HOSTILE = [
+    "😀🔥💯", "👨‍👩‍👧‍👦 family 👍🏽 🏳️‍🌈 🇸🇰🇩🇪", "Zalgo Z̷̢̛a̶l̵g̴o̸ e\u0301", "مرحبا بالعالم ١٢٣٤",
+    "नमस्ते दुनिया क्या हाल है", "สวัสดีครับ", "日本語のテキストです。", "안녕하세요 세계", "ＡＢＣ１２３ ｆｕｌｌ",
+    "İstanbul ǅ ﬁ ß ΣΑΣ ŉ", "a\u200bb\u2028c\u0085d\ufeffe", "?!...", "12345 6789", "_", "__label__x _ __",
+    "a b c d e f g h", "x", "x" * 5000, "word " * 3000, "\U000e0041\U000e0042 tags",
+    *(_random_unicode(random.Random(seed), 400) for seed in range(6)),
+]
+MEGABYTE = ["word " * 200_000, "é" * 500_000]
+
+
+def _same(fast: SparseBatch, ref: SparseBatch) -> None:
+    assert fast.n_rows == ref.n_rows
+    assert np.array_equal(fast.ids, ref.ids) and fast.ids.dtype == ref.ids.dtype
+    assert np.array_equal(fast.segments, ref.segments)
+    assert fast.values.dtype == ref.values.dtype == np.float32
+    assert np.abs(fast.values - ref.values).max(initial=0.0) <= 1e-6
+
+
+def _texts(parity_texts: list[str]) -> list[str]:
+    return parity_texts + HOSTILE + [clean(t) for t in parity_texts + HOSTILE]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [HashingConfig(2**17), HashingConfig(char_ngrams=(0, 0)), HashingConfig(word_ngrams=(0, 0), char_ngrams=(3, 3)),
+     HashingConfig(2**8, (1, 8), (1, 8)), HashingConfig(5000, (0, 3), (0, 1))],
+    ids=["shipped", "words-only", "char-3-only", "wide-ranges", "not-a-power-of-two"],
+)
+def test_hashing_fast_equals_reference(parity_texts: list[str], config: HashingConfig) -> None:
+    texts = _texts(parity_texts)
+    _same(hashing_fast.hash_texts_fast(texts, config), hash_texts(texts, config))
+    for text in texts:
+        _same(hashing_fast.hash_texts_fast([text], config), hash_texts([text], config))
+
+
+def test_hashing_fast_on_megabyte_input_and_empty_batches() -> None:
+    config = HashingConfig(2**17)
+    for text in MEGABYTE:
+        _same(hashing_fast.hash_texts_fast([text], config), hash_texts([text], config))
+    _same(hashing_fast.hash_texts_fast(MEGABYTE + ["x"], config), hash_texts(MEGABYTE + ["x"], config))
+    _same(hashing_fast.hash_texts_fast([], config), hash_texts([], config))
+
+
+def test_batch_hashed_in_several_chunks_equals_reference(parity_texts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing_fast, "_CHUNK_CHARS", 500)  # a chunk every few rows
+    texts = _texts(parity_texts)
+    _same(hashing_fast.hash_texts_fast(texts, HashingConfig()), hash_texts(texts, HashingConfig()))
+
+
+def test_invalid_utf8_is_refused_alike() -> None:
+    """A lone surrogate (bytes that were not UTF-8, read with surrogateescape) is not text;
+    ``clean`` refuses it before serving, and both hashers raise the same error."""
+    bad = b"caf\xe9 ok".decode("utf-8", "surrogateescape")
+    for featurize in (hash_texts, hashing_fast.hash_texts_fast):
+        with pytest.raises(UnicodeEncodeError):
+            featurize([bad], HashingConfig())
+        with pytest.raises(UnicodeEncodeError):
+            featurize(["fine", bad], HashingConfig())
+
+
+def test_hybrid_fast_equals_reference(parity_texts: list[str]) -> None:
+    featurizer = HybridFeaturizer(HashingConfig(2**12), parse_vocab(default_vocab()))
+    texts = _texts(parity_texts)
+    _same(featurizer(texts), featurizer.reference(texts))
+    for text in texts + MEGABYTE[:1]:
+        _same(featurizer([text]), featurizer.reference([text]))
+    _same(featurizer([]), featurizer.reference([]))
+
+
+def _fasttext(texts: list[str], word_ngrams: int) -> FastTextFeaturizer:
+    """A featurizer whose vocabulary is the commonest tokens of ``texts``; half the buckets
+    are dropped, as in a trained model, so dropped ids must still count in the average."""
+    vocab = [w for w, _ in Counter(t for text in texts for t in tokenize(text)).most_common(300)]
+    kept = np.random.default_rng(0).random(2**12) < 0.5
+    return FastTextFeaturizer(vocab, bucket=2**12, minn=2, maxn=5, word_ngrams=word_ngrams, kept_buckets=kept)
+
+
+@pytest.mark.parametrize("word_ngrams", [1, 2, 3])
+def test_fasttext_fast_equals_reference(parity_texts: list[str], word_ngrams: int) -> None:
+    texts = _texts(parity_texts)
+    featurizer = _fasttext(texts, word_ngrams)
+    _same(featurizer(texts), featurizer.reference(texts))
+    for text in texts:
+        _same(featurizer([text]), featurizer.reference([text]))
+
+
+def test_from_spec_gives_the_fast_path_or_the_reference() -> None:
+    spec = {"kind": "hashed-ngrams", **HashingConfig(2**12).to_dict()}
+    fast, ref = from_spec(spec, {}), from_spec(spec, {}, reference=True)
+    assert fast.func is hashing_fast.hash_texts_fast and ref.func is hash_texts  # type: ignore[attr-defined]
+
+
+def test_shipped_router_decides_the_same_on_both_paths(parity_texts: list[str]) -> None:
+    fast = Router.load()
+    reference = Router.load()
+    reference.scorer.featurize = reference.scorer.featurize.reference  # type: ignore[attr-defined]
+    texts = parity_texts + HOSTILE + MEGABYTE + [b"caf\xe9", b"\xff\xfe", ""]
+    pairs = list(zip(fast.route_batch(texts), reference.route_batch(texts)))
+    pairs += [(fast.route(text), reference.route(text)) for text in texts[:40] + HOSTILE]
+    for a, b in pairs:
+        assert (a.route, a.reason, a.uncertain, a.detail) == (b.route, b.reason, b.uncertain, b.detail)
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-6)
+        assert a.scores == pytest.approx(b.scores, abs=1e-6)
+    assert {a.reason.value for a, _ in pairs} >= {"in_domain", "invalid_input"}
