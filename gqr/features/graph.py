@@ -66,9 +66,9 @@ class GraphBuilder:
         return self.unit_rows(w)
 
     def unit_rows(self, x: str) -> str:
-        """``x`` [n, w] divided by its row norm (floored so an all-zero row stays zero)."""
-        square = self.op("ReduceSum", [self.op("Mul", [x, x]), self.axes(1)], keepdims=1)
-        return self.op("Div", [x, self.op("Sqrt", [self.op("Max", [square, self.const(np.float32(1e-24))])])])
+        """``x`` [n, w] divided by its row norm; an all-zero row stays zero (one node, where
+        Mul/ReduceSum/Max/Sqrt/Div took five: ONNX Runtime pays about a microsecond a node)."""
+        return self.op("LpNormalization", [x], axis=1, p=2)
 
     def gather_rows(self, matrix: np.ndarray, ids: str = "ids", hint: str = "W") -> str:
         """Rows ``matrix[ids]`` of an initializer; float16 storage (half the artifact size) is
@@ -105,7 +105,13 @@ class GraphBuilder:
         """Name ``output`` ``logits`` and return the checked model."""
         h = self.onnx.helper
         tp = self.onnx.TensorProto
-        self.nodes.append(h.make_node("Identity", [output], ["logits"]))
+        producers = [node for node in self.nodes if output in node.output]
+        if producers:  # rename the tensor rather than add an Identity node
+            for node in self.nodes:
+                node.output[:] = ["logits" if o == output else o for o in node.output]
+                node.input[:] = ["logits" if i == output else i for i in node.input]
+        else:
+            self.nodes.append(h.make_node("Identity", [output], ["logits"]))
         inputs = [
             h.make_tensor_value_info("ids", tp.INT64, ["n", "L"]),
             h.make_tensor_value_info("values", tp.FLOAT, ["n", "L"]),
