@@ -12,7 +12,7 @@ import numpy as np
 from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
-from gqr.rules import match_unsafe
+from gqr.rules import match_abusive, match_unsafe
 from gqr.text import MAX_CHARS, clean, has_words, is_small_talk
 
 __all__ = ["Router", "Scorer", "default_model_path"]
@@ -33,6 +33,8 @@ def default_model_path() -> Path:
 
 NO_WORDS = "no words: only digits, symbols, emoji or punctuation"
 SMALL_TALK = "small talk: a greeting, thanks, a test or a yes/no"
+#: rejections whose reason ``gqr.rules.match_abusive`` may turn into ``unsafe``
+_REASONS_ABUSE_OVERRIDES = frozenset({Reason.OUT_OF_DOMAIN, Reason.OTHER_LANGUAGE})
 
 
 def _asks_nothing(text: str, decision: Decision) -> Decision:
@@ -227,6 +229,8 @@ class Router:
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
         rule = match_unsafe(text)
+        if rule is None and decision.reason in _REASONS_ABUSE_OVERRIDES:
+            rule = match_abusive(text)  # a rejection of abusive text gives the reason unsafe
         if rule is None:
             return decision
         return Decision.unsafe(rule, decision.scores)

@@ -8,7 +8,8 @@ imperative such as "Write a script that", "how would someone", "hypothetically" 
 harmful method up to eight words later, where none of the words between turns it into a
 question about protection or the law ("how do I stop someone hacking into ..."). Self-harm
 matches are rejected as ``unsafe`` with the rule name in ``Decision.detail``, so an application
-can answer them with crisis resources.
+can answer them with crisis resources. ``match_abusive`` finds insults and slurs; the router
+uses it only to give a rejection the right reason (abuse is ``unsafe``, not merely off-topic).
 
 The rules are code, versioned with gqr (``RULES_VERSION``); an artifact cannot add its own.
 Repetition is bounded (word gaps have a fixed maximum, the ask is looked for only in the 240
@@ -21,9 +22,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["RULES_VERSION", "match_unsafe"]
+__all__ = ["RULES_VERSION", "match_abusive", "match_unsafe"]
 
-RULES_VERSION = "gqr-rules-4"
+RULES_VERSION = "gqr-rules-5"
 
 _W = r"(?:\s+\w+){0,3}\s+"  # up to three filler words ("all of your", "the above")
 
@@ -226,4 +227,28 @@ def match_unsafe(text: str) -> str | None:
     for name, needs, pattern in _RULES:
         if any(word in folded for word in needs) and pattern.search(folded):
             return name
+    return None
+
+
+#: insults and slurs aimed at people, and abuse addressed to someone; plain swearing
+#: ("this is shit") is not on the list: people swear in questions that deserve an answer
+_ABUSE = re.compile(
+    r"\b(?:asshole\w*|arsehole\w*|bitch|bitches|bastards?|cunts?|dickheads?|douchebags?|wankers?|twats?|"
+    r"cocksuckers?|dumbass\w*|jackass\w*|scumbags?|idiots?|idiotic|morons?|moronic|imbeciles?|retards?|retarded|"
+    r"whores?|sluts?|fags?|faggots?|niggers?|niggas?|kikes?|spics?|chinks?|wetbacks?|tranny|trannies|ragheads?|"
+    r"towelheads?|motherfuck\w*|stfu|kys|fuck (?:you|u|off|yourself|them|him|her)|kill yourself|go die|"
+    r"shut (?:the fuck )?up|piece of shit|son of a bitch|go to hell|eat shit)\b")
+_ABUSE_SHORT = 60  # words: in a longer text one insult may be a quotation; two are abuse
+
+
+def match_abusive(text: str) -> str | None:
+    """``"abusive-language"`` when ``text`` insults or slurs someone: one such word in a text of
+    at most 60 words, or two anywhere; else ``None``. The router uses it only to give a text it
+    already rejects the reason ``unsafe``: it never turns a routed query away."""
+    folded = text.casefold()
+    first = _ABUSE.search(folded)
+    if first is None:
+        return None
+    if len(folded.split()) <= _ABUSE_SHORT or _ABUSE.search(folded, first.end()) is not None:
+        return "abusive-language"
     return None
