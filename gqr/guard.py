@@ -126,24 +126,32 @@ class GuardRule:
         columns (domains and rejection classes) does not hold exactly one column.
         """
         d = len(self.labels)
-        scores = ood_scores(logits, probs, d, self.method, self.temperature).tolist()
+        rows = probs.tolist()  # Python floats: per-row work without numpy calls (a query costs ~1 µs each)
+        # msp's score is the top domain probability, found in the loop below (ood_scores' value)
+        scores = None if self.method == "msp" else ood_scores(logits, probs, d, self.method, self.temperature).tolist()
         if coverage is not None:
             set_sizes = (probs >= self.conformal_threshold(coverage)).sum(axis=1).tolist()
-        tops = probs.argmax(axis=1).tolist()
-        top_domains = probs[:, :d].argmax(axis=1).tolist()
-        top_background = probs[:, d:].argmax(axis=1).tolist() if self.background else []
         out: list[Decision] = []
-        for i, row in enumerate(probs.tolist()):  # Python floats: cheap per-row work
-            domain_scores = dict(zip(self.labels, row[:d]))
-            top, p_domain = tops[i], row[top_domains[i]]
+        for i, row in enumerate(rows):
+            domains = row[:d]
+            p_domain = max(domains)
+            top_domain = domains.index(p_domain)  # the first maximum, as numpy's argmax
+            p_top = max(row)
+            top = row.index(p_top)
+            domain_scores = dict(zip(self.labels, domains))
             if coverage is not None:
                 uncertain = set_sizes[i] != 1
             else:
                 uncertain = self.uncertain_low <= p_domain < self.uncertain_high
-            if top >= d or scores[i] < self.threshold:  # a rejection column won, or too little in-domain mass
-                reason = self._rejection_reason(row, d + top_background[i]) if self.background else Reason.OUT_OF_DOMAIN
-                confidence = row[top] if top >= d else 1.0 - p_domain
+            score = p_domain if scores is None else scores[i]
+            if top >= d or score < self.threshold:  # a rejection column won, or too little in-domain mass
+                if self.background:
+                    background = row[d:]
+                    reason = self._rejection_reason(row, d + background.index(max(background)))
+                else:
+                    reason = Reason.OUT_OF_DOMAIN
+                confidence = p_top if top >= d else 1.0 - p_domain
                 out.append(Decision(None, reason, confidence, domain_scores, uncertain=uncertain))
             else:
-                out.append(Decision(self.labels[top_domains[i]], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain=uncertain))
+                out.append(Decision(self.labels[top_domain], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain=uncertain))
         return out
