@@ -17,7 +17,7 @@ pytest.importorskip("sklearn")
 
 from gqr.classifiers.base import Backend, FitData
 from gqr.classifiers.hybrid_svm import HybridSVMClassifier
-from gqr.errors import ManifestError, NotFittedError
+from gqr.errors import InvalidInputError, ManifestError, NotFittedError
 from gqr.features import HashingConfig
 from gqr.features.hybrid import KIND, VOCAB_FILE, HybridFeaturizer, default_vocab, from_spec, split_batch
 from gqr.features.wordpiece import WordPieceTokenizer, parse_vocab
@@ -135,6 +135,22 @@ def test_embedding_part_matters(fitted, small_corpus) -> None:  # type: ignore[n
     plain.coef_embed_ = np.zeros_like(plain.coef_embed_)
     texts = small_corpus.val_texts[:20]
     assert np.abs(plain.decision_function(texts) - fitted.decision_function(texts)).max() > 1e-3
+
+
+def test_frequent_tokens_weigh_less(fitted, small_corpus, vocab) -> None:  # type: ignore[no-untyped-def]
+    """Smooth inverse frequency: the trained table shrinks the vectors of tokens that are frequent
+    in the training texts ("the", "?") far more than those of rare ones; ``sif=0`` keeps the table."""
+    from gqr.features.hybrid import load_table
+
+    base = load_table(fitted.dims).astype(np.float32)
+    ratio = np.linalg.norm(fitted.table_.astype(np.float32), axis=1) / np.maximum(np.linalg.norm(base, axis=1), 1e-9)
+    index = {token: i for i, token in enumerate(vocab)}
+    assert ratio[index["the"]] < 0.2 and ratio[index["?"]] < 0.2
+    assert ratio[index["kangaroo"]] > 0.8  # rare or never seen: (nearly) full weight
+    plain = HybridSVMClassifier(hashing=HASHING, sif=0).fit(small_corpus.fit_data(balanced=True))
+    np.testing.assert_array_equal(plain.table_, load_table(fitted.dims))
+    with pytest.raises(InvalidInputError, match="sif"):
+        HybridSVMClassifier(hashing=HASHING, sif=-1).fit(small_corpus.fit_data(balanced=True))
 
 
 def test_onnx_matches_decision_function(fitted, small_corpus, parity_texts) -> None:  # type: ignore[no-untyped-def]

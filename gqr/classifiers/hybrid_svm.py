@@ -4,7 +4,10 @@ The feature vector of a query is the concatenation of
 
 * sublinear TF-IDF of hashed word/character n-grams, L2-normalised (as the ``svm`` backend);
 * ``alpha`` times the L2-normalised mean of the static vectors of its WordPiece tokens
-  (all-MiniLM-L6-v2 distilled per token, PCA-reduced; ``scripts/build_static_embeddings.py``).
+  (all-MiniLM-L6-v2 distilled per token, PCA-reduced; ``scripts/build_static_embeddings.py``),
+  each vector scaled by ``sif / (sif + p(token))`` with ``p`` the token's frequency in the
+  training texts (smooth inverse frequency): "how", "do", "my" stop drowning "deposit" or
+  "copyright", which carries the meaning to sources the training data does not cover.
 
 One ``LinearSVC`` is trained on it. The n-grams fit the training sources closely; the token
 vectors carry meaning across wordings and sources the training data does not cover.
@@ -64,12 +67,14 @@ class HybridSVMClassifier:
         C: float = 0.5,
         alpha: float = 2.0,
         dims: int = 128,
+        sif: float = 1e-4,
         hashing: HashingConfig | None = None,
         max_iter: int = 2000,
     ) -> None:
         self.C = C
         self.alpha = alpha
         self.dims = dims
+        self.sif = sif
         self.hashing = hashing
         self.max_iter = max_iter
         self.idf_: np.ndarray | None = None  # float16 [n_features]
@@ -101,6 +106,16 @@ class HybridSVMClassifier:
         """L2-normalised count-weighted mean of token vectors, [n, dims] float32."""
         return unit_rows(_dot_used_rows(tokens, table))
 
+    def _frequency_weighted(self, table: np.ndarray, tokens: SparseBatch) -> np.ndarray:
+        """``table`` (float16) with each row scaled by ``sif / (sif + p(token))``, ``p`` the
+        token's share of all token occurrences in ``tokens``; unchanged for ``sif == 0``."""
+        if self.sif == 0:
+            return table
+        counts = np.bincount(tokens.ids, weights=tokens.values, minlength=table.shape[0])[: table.shape[0]]
+        share = counts / max(float(counts.sum()), 1.0)
+        weight = (self.sif / (self.sif + share)).astype(np.float32)
+        return (table.astype(np.float32) * weight[:, None]).astype(np.float16)
+
     # -- training -----------------------------------------------------------------------------
     def fit(self, data: FitData) -> HybridSVMClassifier:
         sparse = require("scipy.sparse", "train", "Training svm-minilm")
@@ -108,8 +123,9 @@ class HybridSVMClassifier:
 
         from gqr.classifiers.linear_svm import fit_linear_svm
 
-        if not self.alpha > 0 or not self.C > 0:
-            raise InvalidInputError(f"alpha and C must be positive, got alpha={self.alpha}, C={self.C}")
+        if not self.alpha > 0 or not self.C > 0 or not self.sif >= 0:
+            raise InvalidInputError(f"alpha and C must be positive and sif >= 0 (0: no frequency weighting), "
+                                    f"got alpha={self.alpha}, C={self.C}, sif={self.sif}")
         table = load_table(self.dims)
         featurizer = self.featurizer
         if table.shape[0] != featurizer.vocab_size:
@@ -117,6 +133,7 @@ class HybridSVMClassifier:
         n_features = self._hashing.n_features
         hashed, tokens = split_batch(self.featurize(data.texts), n_features)
         idf = fit_idf(hashed, n_features).astype(np.float16)
+        table = self._frequency_weighted(table, tokens)
         embedded = np.float32(self.alpha) * self._mean_vectors(tokens, table)
         X = hstack([self._hashed_tfidf(hashed, idf), csr_matrix(embedded)], format="csr")
         coef, intercept = fit_linear_svm(X, data, self.C, self.max_iter)
