@@ -148,3 +148,17 @@ def test_hashing_config_from_a_manifest_is_strict(bad: dict) -> None:  # type: i
     assert HashingConfig.from_dict(good) == HashingConfig(4096, (1, 2), (2, 5))
     with pytest.raises(ValueError):
         HashingConfig.from_dict({**good, **bad})
+
+
+def test_unit_rows_keep_zero_rows_zero_and_the_graph_has_no_identity() -> None:
+    """``unit_rows`` is one LpNormalization node: unit rows, and a row of zeros (a text
+    without any token of the part) stays zeros, not NaN. ``finish`` renames, no Identity."""
+    g = GraphBuilder("t")
+    out = g.unit_rows("values")
+    model = g.finish(out, 3)
+    assert [n.op_type for n in model.graph.node] == ["LpNormalization"]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], dtype=np.float32)
+    (got,) = session.run(["logits"], {"ids": np.zeros((3, 3), np.int64), "values": values})
+    expected = values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+    assert np.allclose(got, expected, atol=1e-7) and not np.isnan(got).any()
