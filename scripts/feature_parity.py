@@ -60,12 +60,16 @@ def hostile(seed: int = 0) -> list[str]:
     return mixed + emoji + ["word " * 200_000, "é" * 1_000_000, "x" * 1_000_000]
 
 
+WORST = [0.0]  # the largest value difference seen (within TOLERANCE it is no failure)
+
+
 def _diff(fast: Any, ref: Any) -> str | None:
     if fast.n_rows != ref.n_rows or not np.array_equal(fast.segments, ref.segments):
         return "row layout differs"
     if not np.array_equal(fast.ids, ref.ids):
         return "ids differ"
     worst = float(np.abs(fast.values - ref.values).max(initial=0.0))
+    WORST[0] = max(WORST[0], worst)
     return f"values differ by {worst:.2e}" if worst > TOLERANCE else None
 
 
@@ -106,7 +110,8 @@ def check_model(model: str | None, rows: list[tuple[str, int, str]], extra: list
                 problems.append(f"decision of row {start + i}: {_decision(a)} != {_decision(b)}")
     print(f"{model or 'shipped default'}: {len(inputs)} featurised single and batched "
           f"({len(rows)} benchmark rows cleaned and raw, {len(extra)} hostile), {len(routed)} routed: "
-          f"{'PARITY' if not problems else f'{len(problems)} differences'}")
+          f"{'PARITY' if not problems else f'{len(problems)} differences'} (largest value difference {WORST[0]:.1e})")
+    WORST[0] = 0.0
     return problems
 
 
