@@ -232,12 +232,18 @@ def match_unsafe(text: str) -> str | None:
 
 #: insults and slurs aimed at people, and abuse addressed to someone; plain swearing
 #: ("this is shit") is not on the list: people swear in questions that deserve an answer
-_ABUSE = re.compile(
-    r"\b(?:asshole\w*|arsehole\w*|bitch|bitches|bastards?|cunts?|dickheads?|douchebags?|wankers?|twats?|"
-    r"cocksuckers?|dumbass\w*|jackass\w*|scumbags?|idiots?|idiotic|morons?|moronic|imbeciles?|retards?|retarded|"
-    r"whores?|sluts?|fags?|faggots?|niggers?|niggas?|kikes?|spics?|chinks?|wetbacks?|tranny|trannies|ragheads?|"
-    r"towelheads?|motherfuck\w*|stfu|kys|fuck (?:you|u|off|yourself|them|him|her)|kill yourself|go die|"
-    r"shut (?:the fuck )?up|piece of shit|son of a bitch|go to hell|eat shit)\b")
+_ABUSIVE_WORDS = (
+    "bitch", "bitches", "bastard", "bastards", "cunt", "cunts", "dickhead", "dickheads", "douchebag", "douchebags",
+    "wanker", "wankers", "twat", "twats", "cocksucker", "cocksuckers", "scumbag", "scumbags", "idiot", "idiots",
+    "idiotic", "moron", "morons", "moronic", "imbecile", "imbeciles", "retard", "retards", "retarded", "whore", "whores",
+    "slut", "sluts", "fag", "fags", "faggot", "faggots", "nigger", "niggers", "nigga", "niggas", "kike", "kikes",
+    "spic", "spics", "chink", "chinks", "wetback", "wetbacks", "tranny", "trannies", "raghead", "ragheads",
+    "towelhead", "towelheads", "stfu", "kys", "fuck you", "fuck u", "fuck off", "fuck yourself", "fuck them",
+    "fuck him", "fuck her", "kill yourself", "go die", "shut up", "shut the fuck up", "piece of shit",
+    "son of a bitch", "go to hell", "eat shit",
+)
+_ABUSIVE_STEMS = ("asshole", "arsehole", "dumbass", "jackass", "motherfuck")  # any ending
+_ABUSE = re.compile(r"\b(?:" + _prefix_tree(_ABUSIVE_WORDS) + r"\b|" + _prefix_tree(_ABUSIVE_STEMS) + r"\w*)")
 _ABUSE_SHORT = 60  # words: in a longer text one insult may be a quotation; two are abuse
 
 
