@@ -22,7 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from gqr.errors import InvalidInputError, NotFittedError
-from gqr.features import HASHED_NGRAMS, HashingConfig, SparseBatch, hash_texts
+from gqr.features import HASHED_NGRAMS, HashingConfig, SparseBatch
+from gqr.features.hashing_fast import hash_texts_fast
 
 __all__ = ["Backend", "FitData", "HashedNgrams", "check_fitted"]
 
@@ -94,7 +95,8 @@ class HashedNgrams:
         return self.hashing or self.default_hashing
 
     def featurize(self, texts: Sequence[str]) -> SparseBatch:
-        return hash_texts(texts, self._hashing)
+        """Raw n-gram counts: the fast path, equal to ``gqr.features.hash_texts`` (the reference)."""
+        return hash_texts_fast(texts, self._hashing)
 
     def featurizer_spec(self) -> dict[str, Any]:
         return {"kind": HASHED_NGRAMS, **self._hashing.to_dict()}
