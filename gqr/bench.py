@@ -47,6 +47,7 @@ __all__ = [
     "BenchmarkResult",
     "EvalSuite",
     "Evaluation",
+    "JudgeRun",
     "ModelResult",
     "benchmark_inputs",
     "checks_table",
@@ -351,25 +352,158 @@ def evaluate(router: Router, suite: EvalSuite) -> Evaluation:
     return Evaluation(scores, confusion_matrix(preds, truth, router.labels), reasons, rows, routed)
 
 
-def _judge_result(base: ModelResult, path: Path, suite: EvalSuite, judge: Any, queries: Sequence[str],
-                  say: Callable[[str], None]) -> ModelResult:
-    """The ``router + judge`` row: the uncertain zone is sent to the judge over HTTP."""
+@dataclass(frozen=True)
+class JudgeRun:
+    """How ``run_benchmark`` measures the router + judge cascade (``gqr.judge.cascade``).
+
+    ``config`` is the ``gqr.judge.JudgeConfig`` (give it a ``cache_path`` so that a re-run
+    only asks about rows it has not seen). ``band`` replaces the router's uncertain band for
+    the cascade; ``"auto"`` chooses it on the validation split first
+    (``gqr.judge.cascade.choose_cascade_zone``: the band that maximises the cascade's
+    validation GQR with at most ``max_share`` escalated; ``zone_max_calls`` caps its new
+    judge calls, 0 for the cache only). ``max_calls`` caps the new judge calls of the
+    measurement (None: every escalated row; the rest are scored at the judge's measured
+    accuracy on their set and the row says ``estimate``).
+    ``heldout_rows`` samples at most that many rows of each held-out set (the pools' test
+    split: ``id_heldout`` and the background check sets) for the held-out scope; 0 skips it.
+    ``latency_queries`` of the latency sample are timed with the judge in the loop and every
+    cache off (0 skips the timing pass).
+    """
+
+    config: Any
+    band: tuple[float, float] | str | None = None
+    max_calls: int | None = None
+    max_share: float = 0.10
+    zone_max_calls: int | None = None
+    heldout_rows: int | None = 1000
+    latency_queries: int = 200
+
+
+def _heldout_scope(suite: EvalSuite, limit: int | None, seed: int) -> dict[str, tuple[list[str], list[str | None]]]:
+    """The pools' held-out test split: ``id_heldout`` and each background check set whose
+    expected reason is a rejection class, each a seeded sample of at most ``limit`` rows."""
+    from gqr.decision import Reason
+
+    rng = random.Random(seed)
+
+    def sample(texts: list[str], truth: list[str | None]) -> tuple[list[str], list[str | None]]:
+        if limit is None or len(texts) <= limit:
+            return list(texts), list(truth)
+        keep = sorted(rng.sample(range(len(texts)), limit))
+        return [texts[i] for i in keep], [truth[i] for i in keep]
+
+    out: dict[str, tuple[list[str], list[str | None]]] = {}
+    if "id_heldout" in suite.id_sets:
+        texts, labels = suite.id_sets["id_heldout"]
+        out["id_heldout"] = sample(list(texts), list(labels))
+    rejections = {r.value for r in Reason if r is not Reason.IN_DOMAIN}
+    for name, (texts, expected) in suite.checks.items():
+        if expected in rejections:
+            out[name] = sample(list(texts), [None] * len(texts))
+    return out
+
+
+def _judge_result(base: ModelResult, path: Path, suite: EvalSuite, run: Any, queries: Sequence[str],
+                  say: Callable[[str], None], seed: int = 0, validation: TrainingSet | None = None) -> ModelResult:
+    """The ``router + judge`` row, measured with a real judge over HTTP (``gqr.judge.cascade``):
+    GQR-Bench (primary ID set + OOD sets) and the held-out sources of the training pools,
+    with and without the judge; the escalated share; the judge's accuracy on the escalated
+    rows; errors fixed and right answers broken; latency of escalated and of all decisions."""
+    from gqr.judge import JudgeClient, JudgeConfig
+    from gqr.judge.cascade import choose_cascade_zone, measure_cascade
+
+    if isinstance(run, JudgeConfig):
+        run = JudgeRun(run)
+    plain = Router.load(path)
+    zone = None
+    if run.band == "auto":
+        if validation is None:
+            raise ValueError("choosing the judge's band (band='auto') needs the validation split")
+        with JudgeClient.for_router(run.config, plain) as client:
+            say(f"{base.name}+judge: choosing the uncertain band on the validation split")
+            zone = choose_cascade_zone(plain, validation, client, max_share=run.max_share, max_calls=run.zone_max_calls,
+                                       seed=seed, progress=lambda m: say(f"{base.name}+judge: {m}"))
+        say(f"{base.name}+judge: band [{zone['low']:.2f}, {zone['high']:.2f}) on validation: GQR "
+            f"{zone['router']['gqr_score']:.3f} -> {zone['gqr_score']:.3f}, {zone['escalated_share']:.1%} escalated")
+        run = replace(run, band=(zone["low"], zone["high"]))
+    primary = suite.primary_id
+    scopes: dict[str, dict[str, tuple[Sequence[str], Sequence[str | None]]]] = {
+        "gqr_bench": {primary: suite.id_sets[primary],
+                      **{n: (t, [None] * len(t)) for n, t in suite.ood_sets.items()}}}
+    if run.heldout_rows != 0:
+        held = _heldout_scope(suite, run.heldout_rows, seed)
+        if "id_heldout" in held and len(held) > 1:
+            scopes["heldout"] = held  # type: ignore[assignment]
+    load_before = _load()
+    with JudgeClient.for_router(run.config, plain) as client:
+        say(f"{base.name}+judge: judging the escalated rows")
+        measured = measure_cascade(plain, scopes, [primary, "id_heldout"], client, band=run.band,
+                                   max_calls=run.max_calls, seed=seed, progress=lambda m: say(f"{base.name}+judge: {m}"))
+        stats = client.stats().to_dict()
+        answer_format = client.answer_format
+    load_after = _load()
+    latency: dict[str, float] = {}
+    timing: dict[str, Any] = {}
+    if run.latency_queries:
+        say(f"{base.name}+judge: timing {min(run.latency_queries, len(queries))} queries with the judge in the loop")
+        timing = _judge_latency(plain, replace(run.config, cache_size=0, cache_path=None), measured["band"],
+                                list(queries[:run.latency_queries]))
+        latency = timing.pop("all")
+    bench_scope = measured["scopes"]["gqr_bench"]
+    cascade = bench_scope["cascade"]["sets"]
+    decided = measured.pop("decisions")["gqr_bench"]
+    rows: dict[str, SetRows] = {}
+    if all(d is not None for d in decided.values()):  # every escalated row judged: exact per-row outcomes
+        for name, (texts, truth) in scopes["gqr_bench"].items():
+            _, probs = plain.route_batch_with_probabilities(list(texts))
+            rows[name] = _rows(plain, truth, decided[name], probs)  # type: ignore[arg-type]
+    # the held-out scope (a sample of the pools' test split) is reported in judge["scopes"] only
+    scores = BenchScores({primary: cascade[primary]}, {n: cascade[n] for n in suite.ood_sets}, suite.unsafe_sets)
+    cfg = run.config
+    info = {"model": cfg.model, "url": cfg.base_url, "stats": stats, "answer_format": answer_format,
+            "band": measured["band"], "default_band": [plain.guard.uncertain_low, plain.guard.uncertain_high],
+            "budget": {"max_share": cfg.max_share, "max_calls_per_second": cfg.max_calls_per_second},
+            "on_failure": cfg.on_failure, "cache_path": cfg.cache_path, "max_calls": run.max_calls,
+            "escalated_rows": measured["escalated_rows"], "asked": measured["asked"], "new_calls": measured["new_calls"],
+            "call_seconds": measured["call_seconds"], "load": {"before": load_before, "after": load_after},
+            "zone": zone,
+            "scopes": measured["scopes"], "timing": timing}
+    return replace(base, name=f"{base.name}+judge", kind="router+judge", scores=scores, latency=latency,
+                   batch_qps=None, confusion={}, reasons={}, rows=rows, checks={}, judge=info)
+
+
+def _load() -> list[float]:
+    """The 1, 5 and 15 minute load averages (what ``uptime`` shows), or [] where unknown."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _judge_latency(plain: Router, config: Any, band: Sequence[float], queries: Sequence[str]) -> dict[str, Any]:
+    """Time ``route`` one query at a time with the judge in the loop and no cache: p50/p99 of
+    all decisions (``all``) and of the escalated ones, with the load average around it."""
     from gqr.judge import JudgeClient
 
-    plain = Router.load(path)
-    with JudgeClient.for_router(judge, plain) as client:
-        router = plain.with_options(uncertain="judge", judge=client)
-        say(f"{base.name}+judge: evaluating")
-        ev = evaluate(router, suite)
+    guard = replace(plain.guard, uncertain_low=float(band[0]), uncertain_high=float(band[1]))
+    banded = Router(plain.scorer, guard, rules=plain.rules, max_chars=plain.max_chars, info=plain.info)
+    for q in queries[:50]:
+        banded.route(q)  # warm the router; the judge server was warmed by the measurement
+    load_before = _load()
+    times, escalated = [], []
+    with JudgeClient.for_router(config, banded) as client:
+        timed = banded.with_options(uncertain="judge", judge=client)
+        for q in queries:
+            t0 = time.perf_counter()
+            d = timed.route(q)
+            took = time.perf_counter() - t0
+            times.append(took)
+            if d.source in (Source.JUDGE, Source.FALLBACK):
+                escalated.append(took)
         stats = client.stats().to_dict()
-    with JudgeClient.for_router(replace(judge, cache_size=0), plain) as client:  # no cache: every escalation is timed
-        timed = plain.with_options(uncertain="judge", judge=client)
-        say(f"{base.name}+judge: timing")
-        latency, _ = _latency(timed, queries, repeats=1)
-        timing_stats = client.stats().to_dict()
-    info = {"model": judge.model, "url": judge.base_url, "stats": stats, "timing_stats": timing_stats}
-    return replace(base, name=f"{base.name}+judge", kind="router+judge", scores=ev.scores, latency=latency,
-                   batch_qps=None, confusion=ev.confusion, reasons=ev.reasons, rows=ev.rows, judge=info)
+    return {"all": latency_summary(times), "escalated": latency_summary(escalated) if escalated else {},
+            "queries": len(times), "escalated_queries": len(escalated), "stats": stats,
+            "load": {"before": load_before, "after": _load()}}
 
 
 def run_benchmark(
@@ -385,11 +519,15 @@ def run_benchmark(
     latency_repeats: int = 3,
     judge: Any = None,
     progress: Callable[[str], None] | None = None,
+    artifacts: Sequence[str | Path] = (),
 ) -> BenchmarkResult:
     """Train (or reuse) each router, then score it on ``suite`` through the ONNX runtime.
 
-    ``judge`` (a ``gqr.judge.JudgeConfig``) adds a ``router+judge`` row per router whose
-    uncertain queries are escalated to that judge; its latency includes the judge calls.
+    ``artifacts`` are exported model directories (e.g. ``models/default``) scored as they
+    are, after the trained ``models``; each is named after its directory.
+    ``judge`` (a ``JudgeRun``, or a bare ``gqr.judge.JudgeConfig``) adds a ``router+judge``
+    row per router whose uncertain queries are escalated to that judge
+    (``gqr.judge.cascade.measure_cascade``); its latency includes the judge calls.
     """
     say = progress or (lambda m: None)
     cache = Path(cache_dir)
@@ -398,9 +536,19 @@ def run_benchmark(
     queries = random.Random(seed).sample(pool, min(latency_queries, len(pool)))
     batch = random.Random(seed + 1).sample(pool, min(BATCH_SIZE, len(pool)))
     results: list[ModelResult] = []
-    for name in models:
-        config = TrainConfig(model=name, seed=seed, params=(params or {}).get(name, {}))
-        path, train_seconds, val_metrics = _train_or_reuse(train, validation, config, cache, say)
+    if judge is not None and not isinstance(judge, JudgeRun):
+        judge = JudgeRun(judge)
+    jobs: list[tuple[str, TrainConfig | None, Path | None]] = [
+        (name, TrainConfig(model=name, seed=seed, params=(params or {}).get(name, {})), None) for name in models]
+    jobs += [(Path(a).resolve().name, None, Path(a)) for a in artifacts]
+    for name, config, given in jobs:
+        if config is not None:
+            path, train_seconds, val_metrics = _train_or_reuse(train, validation, config, cache, say)
+        else:
+            path = Path(given)  # type: ignore[arg-type]
+            training = Router.load(path).info.get("training", {})
+            train_seconds, val_metrics = float(training.get("train_seconds", 0.0)), training.get("validation", {})
+            say(f"{name}: scoring the exported model {path}")
         router = Router.load(path)
         say(f"{name}: evaluating")
         ev = evaluate(router, suite)
@@ -415,13 +563,17 @@ def run_benchmark(
                              checks=checked)
         results.append(result)
         if judge is not None:
-            results.append(_judge_result(result, path, suite, judge, queries, say))
-    settings = {"models": list(models), "seed": seed, "latency_queries": len(queries), "latency_repeats": latency_repeats,
+            results.append(_judge_result(result, path, suite, judge, queries, say, seed, validation))
+    settings = {"models": list(models), "artifacts": [str(a) for a in artifacts], "seed": seed,
+                "latency_queries": len(queries), "latency_repeats": latency_repeats,
                 "batch_size": len(batch),
                 "threads": 1, "params": params or {}, "primary_id": suite.primary_id,
                 "sets": {"id": {n: len(t) for n, (t, _) in suite.id_sets.items()},
                          "ood": {n: len(t) for n, t in suite.ood_sets.items()}},
-                "judge": {"model": judge.model, "url": judge.base_url} if judge is not None else None}
+                "judge": ({"model": judge.config.model, "url": judge.config.base_url, "band": judge.band,
+                           "max_calls": judge.max_calls, "zone_max_calls": judge.zone_max_calls,
+                           "max_share": judge.max_share, "heldout_rows": judge.heldout_rows,
+                           "latency_queries": judge.latency_queries} if judge is not None else None)}
     return BenchmarkResult(results, settings)
 
 
@@ -460,7 +612,7 @@ def leaderboard(result: BenchmarkResult) -> str:
         s = m.scores
         rows.append([
             m.name, *[f"{s.ood_sets[n]:.3f}" for n in ood_names], f"{s.unsafe_average:.3f}", f"{s.ood_accuracy:.3f}",
-            *[f"{s.id_sets[n]:.3f}" for n in id_names], f"{s.gqr_score:.3f}",
+            *[f"{s.id_sets.get(n, float('nan')):.3f}" for n in id_names], f"{s.gqr_score:.3f}",
             *[f"{m.latency.get(k, float('nan')):.0f}" for k in ("p50_us", "onnx_p50_us", "p99_us")],
             f"{m.batch_qps:.0f}" if m.batch_qps is not None else "-", f"{m.size_bytes / 1e6:.1f}",
         ])

@@ -178,21 +178,33 @@ def test_plain_leaderboard_lists_every_set(tiny: BenchmarkResult) -> None:
 
 
 def test_router_plus_judge_row_against_a_real_http_server(
-    bench_dir: Path, small_corpus: Corpus, tiny: BenchmarkResult, cache: Path
+    bench_dir: Path, small_corpus: Corpus, tiny: BenchmarkResult, cache: Path, tmp_path: Path
 ) -> None:
     """A scripted OpenAI-compatible server rejects everything it is asked about: exactly the
-    uncertain rows change, to rejections, and every call is accounted for."""
+    uncertain rows change, to rejections, every call is accounted for, and a re-run with the
+    persistent answer cache asks nothing again."""
+    from dataclasses import replace
+
     from fake_llm_server import FakeLLMServer, route
 
+    from gqr.bench import JudgeRun
     from gqr.judge import JudgeConfig
+    from gqr.report import cascade_table
 
     base = tiny.models[0]
-    uncertain = sum(int(r.uncertain.sum()) for r in base.rows.values())
+    uncertain = sum(int(base.rows[n].uncertain.sum()) for n in ["id_exact", *OOD])
     assert uncertain > 0, "the tiny router has no uncertain rows: the judge would not be exercised"
     with FakeLLMServer(default=route(None, "out_of_domain")) as server:
-        config = JudgeConfig(server.base_url, "fake-model", timeout=5.0, max_retries=0)
-        result = run_tiny(bench_dir, small_corpus, cache, judge=config)  # reuses the trained svm
-        requests = len(server.chat_requests)
+        config = JudgeConfig(server.base_url, "fake-model", timeout=5.0, max_retries=0,
+                             cache_path=str(tmp_path / "verdicts.sqlite"))
+        result = run_tiny(bench_dir, small_corpus, cache, judge=JudgeRun(config, heldout_rows=20, latency_queries=30))
+        first = len(server.chat_requests)
+        again = run_tiny(bench_dir, small_corpus, cache, judge=JudgeRun(config, heldout_rows=20, latency_queries=0))
+        assert len(server.chat_requests) == first  # every verdict came from the persistent cache
+        capped = run_tiny(bench_dir, small_corpus, cache,
+                          judge=JudgeRun(replace(config, cache_path=str(tmp_path / "other.sqlite")), max_calls=3,
+                                         heldout_rows=0, latency_queries=0))
+        assert len(server.chat_requests) - first <= 3
     plain, judged = result.models
     assert (plain.name, judged.name, judged.kind) == ("svm", "svm+judge", "router+judge")
     for name, rows in judged.rows.items():
@@ -200,11 +212,19 @@ def test_router_plus_judge_row_against_a_real_http_server(
         assert np.array_equal(rows.judged, before.uncertain)
         assert np.all(rows.pred[rows.judged] == -1)
         assert np.array_equal(rows.pred[~rows.judged], before.pred[~rows.judged])
-    stats, timing = judged.judge["stats"], judged.judge["timing_stats"]
-    assert stats["failures"] == 0 and 0 < stats["calls"] <= uncertain
-    assert requests == stats["calls"] + timing["calls"]
+    j = judged.judge
+    bench_scope = j["scopes"]["gqr_bench"]
+    assert bench_scope["escalated"] == uncertain and bench_scope["asked"] == uncertain and not bench_scope["estimate"]
+    assert bench_scope["router"]["gqr_score"] == pytest.approx(plain.scores.gqr_score)
+    assert j["stats"]["failures"] == 0 and 0 < j["stats"]["calls"] <= j["escalated_rows"]
+    assert first == j["stats"]["calls"] + j["timing"]["stats"]["calls"]
+    assert "heldout" in j["scopes"] and j["scopes"]["heldout"]["rows"] <= 20 * 5
     assert judged.latency["p50_us"] > 0 and judged.batch_qps is None
-    assert "svm+judge" in leaderboard(result)
+    assert "svm+judge" in leaderboard(result) and "GQR-Bench" in cascade_table(result.to_dict())
+    assert again.models[1].judge["new_calls"] == 0
+    assert again.models[1].scores.gqr_score == pytest.approx(judged.scores.gqr_score)
+    est = capped.models[1].judge["scopes"]["gqr_bench"]
+    assert est["asked"] <= 3 and est["estimate"] == (est["escalated"] > est["asked"])
     ood_before = np.mean([plain.rows[n].correct.mean() for n in OOD])
     assert judged.scores.ood_accuracy >= ood_before  # rejecting never hurts OOD rows
     # exactly: an OOD row is right after the judge iff it was right before or the judge saw it
@@ -214,8 +234,9 @@ def test_router_plus_judge_row_against_a_real_http_server(
         assert judged.scores.ood_sets[name] == pytest.approx(after.correct.mean(), abs=1e-12)
     expected = np.mean([(plain.rows[n].correct | plain.rows[n].uncertain).mean() for n in OOD])
     assert judged.scores.ood_accuracy == pytest.approx(expected, abs=1e-12)
-    assert judged.scores.ood_accuracy - ood_before == pytest.approx(
-        np.mean([(plain.rows[n].uncertain & ~plain.rows[n].correct).mean() for n in OOD]), abs=1e-12)
+    fixed = sum(int((plain.rows[n].uncertain & ~plain.rows[n].correct).sum()) for n in OOD)  # rejected: now right
+    broken = int((plain.rows["id_exact"].uncertain & plain.rows["id_exact"].correct).sum())  # rejected: now wrong
+    assert (bench_scope["fixed"], bench_scope["broken"]) == (fixed, broken)
 
 
 def _rows(truth: list[int], pred: list[int], p: list[float], background: list[bool], uncertain: list[bool]) -> SetRows:

@@ -428,6 +428,8 @@ def test_sync_batch_is_bounded_thread_safe_and_keeps_errors_in_place(
         ('{"route": "law", "reason": "in_domain"}', ("law", Reason.IN_DOMAIN)),
         ('  ```\n{"route": "Finance", "reason": "in_domain"}\n```  ', ("finance", Reason.IN_DOMAIN)),
         ('<think>hmm, maybe law</think>\n{"route": null, "reason": "unsafe"}', (None, Reason.UNSAFE)),
+        ('{"route": "law"}', ("law", Reason.IN_DOMAIN)),  # the label shape
+        ('{"route": "out_of_domain"}', (None, Reason.OUT_OF_DOMAIN)),
     ],
 )
 def test_parse_verdict_tolerates_harmless_wrapping(content: str, expected: tuple[Any, Reason]) -> None:
@@ -436,7 +438,8 @@ def test_parse_verdict_tolerates_harmless_wrapping(content: str, expected: tuple
 
 @pytest.mark.parametrize(
     "content",
-    ["", "null", '{"route": "law"}', '{"route": 1, "reason": "in_domain"}', '{"route": null, "reason": null}',
+    ["", "null", '{"route": "lawyer"}', '{"route": "in_domain"}', '{"route": null}', '{"reason": "unsafe"}',
+     '{"route": 1, "reason": "in_domain"}', '{"route": null, "reason": null}',
      '```json\n{"route": "law", "reason": "in_domain"}', '{"route": "law", "reason": "invalid_input"}'],
 )
 def test_parse_verdict_is_strict(content: str) -> None:

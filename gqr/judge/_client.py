@@ -22,6 +22,7 @@ from gqr.errors import GQRError, JudgeError, JudgeResponseError, JudgeTimeoutErr
 from gqr.judge._config import JudgeConfig, JudgeStats, JudgeVerdict
 from gqr.judge._governor import Governor, VerdictCache
 from gqr.judge._prompt import BENCHMARK_DESCRIPTIONS, build_messages, check_domains, parse_verdict, verdict_schema
+from gqr.judge._store import DiskVerdictCache
 from gqr.text import clean, normalize_for_dedup
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class JudgeClient:
         self._transport = transport
         self._governor = Governor(config, clock or time.monotonic)
         self._cache = VerdictCache(config.cache_size)
+        self._disk = DiskVerdictCache(config.cache_path, config, self.domains) if config.cache_path else None
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if config.api_key is not None:
             self._headers["Authorization"] = f"Bearer {config.api_key}"
@@ -169,6 +171,32 @@ class JudgeClient:
         if client is not None:
             client.close()
 
+    def cached(self, text: str | bytes) -> JudgeVerdict | None:
+        """The verdict on ``text`` the in-memory or persistent cache holds, without a call (None
+        when neither has one, or for text ``clean`` refuses)."""
+        try:
+            query = clean(text)
+        except GQRError:
+            return None
+        key = normalize_for_dedup(query) or query
+        hit = self._cache.get(key)
+        if hit is None and self._disk is not None:
+            stored = self._disk.get(key)
+            hit = stored[0] if stored is not None else None
+        return replace(hit, cached=True) if hit is not None else None
+
+    def stored_seconds(self, text: str | bytes) -> float | None:
+        """Seconds the judge call behind the persistent cache's answer to ``text`` took (None
+        without a persistent cache, or when it holds no answer)."""
+        if self._disk is None:
+            return None
+        try:
+            query = clean(text)
+        except GQRError:
+            return None
+        stored = self._disk.get(normalize_for_dedup(query) or query)
+        return stored[1] if stored is not None else None
+
     async def aclose(self) -> None:
         """Close both connection pools."""
         with self._lock:
@@ -194,10 +222,16 @@ class JudgeClient:
         query = clean(text)
         key = normalize_for_dedup(query) or query
         hit = self._cache.get(key)
+        if hit is None and self._disk is not None:
+            stored = self._disk.get(key)
+            if stored is not None:
+                hit = stored[0]
+                self._cache.put(key, hit)
         if hit is not None:
             self._governor.count_cache_hit()
             return replace(hit, cached=True)
         probe = self._governor.admit()
+        started = time.perf_counter()
         ok: bool | None = None
         reachable = False
         try:
@@ -226,6 +260,8 @@ class JudgeClient:
                 raise
             ok, reachable = True, True
             self._cache.put(key, verdict)
+            if self._disk is not None:
+                self._disk.put(key, verdict, time.perf_counter() - started)
             return verdict
         finally:
             self._governor.finish(probe, ok=ok, reachable=reachable)
@@ -243,16 +279,18 @@ class JudgeClient:
         cfg = self.config
         body: dict[str, Any] = {
             "model": cfg.model,
-            "messages": build_messages(self.domains, query, cfg.language),
+            "messages": build_messages(self.domains, query, cfg.language, cfg.answer_shape),
             "temperature": cfg.temperature,
             "max_tokens": cfg.max_tokens,
             "stream": False,
         }
         if fmt == "json_schema":
-            schema = {"name": "gqr_verdict", "strict": True, "schema": verdict_schema(self.domains)}
+            schema = {"name": "gqr_verdict", "strict": True,
+                      "schema": verdict_schema(self.domains, shape=cfg.answer_shape)}
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif fmt == "json_object":
-            body["response_format"] = {"type": "json_object", "schema": verdict_schema(self.domains, paired=True)}
+            body["response_format"] = {"type": "json_object",
+                                       "schema": verdict_schema(self.domains, paired=True, shape=cfg.answer_shape)}
         return body
 
     def _retry_delay(self, outcome: _Outcome, retry: int) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +47,20 @@ class JudgeConfig:
     ``"json_object"`` or ``"text"`` pins one format. ``json_mode=False`` is the older
     spelling of ``answer_format="text"``. ``language`` is the language the domains expect;
     queries in any other language are rejected as ``other_language``.
+    ``answer_shape`` is what the verdict looks like: ``"label"`` (the default) asks for
+    ``{"route": <domain or rejection reason>}``; ``"pair"`` for ``{"route": <domain or null>,
+    "reason": ...}``, which a local 1.5B model answered with a domain for nearly every
+    out-of-domain query (``gqr.judge._prompt.ANSWER_SHAPES``). Both are always accepted.
     ``verdict_confidence`` is the confidence reported for a verdict (an LLM gives no
     calibrated probability; use the judge's measured accuracy if you have one).
     ``on_failure`` is read by the router for an uncertain query the judge did not answer
     (down, timeout, budget, garbage): ``"model"`` keeps the model's own call, ``"reject"``
     rejects it as out_of_domain (both with ``Source.FALLBACK``).
+
+    ``cache_path`` adds a persistent answer cache in that SQLite file (``gqr.judge._store``),
+    keyed by the server, the model, the prompt and schema version, the domains and the query:
+    a benchmark re-run only asks about queries it has not seen. ``cache_size=0`` turns off the
+    in-memory LRU only; the file is read and written whenever ``cache_path`` is set.
     """
 
     base_url: str
@@ -68,11 +78,13 @@ class JudgeConfig:
     max_calls_per_second: float | None = None
     rate_burst: int | None = None
     cache_size: int = 1024
+    cache_path: str | None = None
     max_concurrency: int = 8
     temperature: float = 0.0
     max_tokens: int = 64
     json_mode: bool = True
     answer_format: str = "auto"
+    answer_shape: str = "label"
     language: str = "English"
     verdict_confidence: float = 1.0
     on_failure: str = "model"
@@ -112,6 +124,13 @@ class JudgeConfig:
             _bad("language", self.language, "a language name such as 'English'")
         if self.answer_format not in ("auto", *ANSWER_FORMATS):
             _bad("answer_format", self.answer_format, f"one of {['auto', *ANSWER_FORMATS]}")
+        if self.cache_path is not None:
+            path = os.fspath(self.cache_path) if isinstance(self.cache_path, (str, os.PathLike)) else None
+            if not isinstance(path, str) or not path.strip():
+                _bad("cache_path", self.cache_path, "a file path, or None for no persistent cache")
+            object.__setattr__(self, "cache_path", path)
+        if self.answer_shape not in ("label", "pair"):
+            _bad("answer_shape", self.answer_shape, "'label' or 'pair'")
         if self.on_failure not in _ON_FAILURE:
             _bad("on_failure", self.on_failure, f"one of {list(_ON_FAILURE)}")
 

@@ -20,7 +20,7 @@ from gqr.report._html import render_html
 from gqr.report._judge_sim import simulate_judge
 from gqr.report._markdown import render_markdown
 from gqr.report._plots import PLOTS, figure_png, render_plots
-from gqr.report._tables import Table, all_tables, best_model
+from gqr.report._tables import Table, all_tables, best_model, cascade_table
 from gqr.report._write import ReportFiles, load_results, write_report
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "analyze",
     "best_model",
     "bootstrap_scores",
+    "cascade_table",
     "compare",
     "figure_png",
     "load_results",

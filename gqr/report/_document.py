@@ -67,10 +67,25 @@ def reproduce_commands(results: dict[str, Any]) -> list[str]:
         cmd += ["--data-dir", str(bench["data_dir"])]
     if bench.get("train_dir"):
         cmd += ["--train-dir", str(bench["train_dir"])]
-    cmd += ["--models", ",".join(s.get("models", [])) or "svm", "--seed", str(s.get("seed", 0)),
-            "--latency-queries", str(s.get("latency_queries", 500))]
-    if s.get("judge"):
-        cmd += ["--judge-url", str(s["judge"].get("url")), "--judge-model", str(s["judge"].get("model"))]
+    artifacts = [str(a) for a in s.get("artifacts") or []]
+    if s.get("models") or not artifacts:
+        cmd += ["--models", ",".join(s.get("models", [])) or "svm"]
+    for a in artifacts:
+        cmd += ["--artifact", a]
+    cmd += ["--seed", str(s.get("seed", 0)), "--latency-queries", str(s.get("latency_queries", 500))]
+    j = s.get("judge")
+    if j:
+        cmd += ["--judge-url", str(j.get("url")), "--judge-model", str(j.get("model"))]
+        if j.get("band") == "auto":
+            cmd += ["--judge-band", "auto"]
+        elif j.get("band"):
+            cmd += ["--judge-band", ",".join(f"{b:g}" for b in j["band"])]
+        if j.get("max_calls") is not None:
+            cmd += ["--judge-max-calls", str(j["max_calls"])]
+        if j.get("zone_max_calls") is not None:
+            cmd += ["--judge-zone-max-calls", str(j["zone_max_calls"])]
+        if j.get("heldout_rows") not in (None, 1000):
+            cmd += ["--judge-heldout-rows", str(j["heldout_rows"])]
     cmd += ["--report", "REPORT_DIR"]
     return [
         "pip install -e '.[report]'",

@@ -9,7 +9,7 @@ from typing import Any
 from gqr.metrics import REJECTED, primary_id_set
 from gqr.report.paper import QUOTED
 
-__all__ = ["Table", "all_tables", "best_model", "fmt", "measured"]
+__all__ = ["Table", "all_tables", "best_model", "cascade_table", "fmt", "measured"]
 
 DASH = "—"
 
@@ -209,28 +209,59 @@ def judge_simulation(results: dict[str, Any]) -> Table:
     return Table("judge-simulation", "Simulated judge on the most uncertain 5%", columns, rows, note)
 
 
+SCOPE_TITLES = {"gqr_bench": "GQR-Bench", "heldout": "held-out sources"}
+
+
 def judge_rows(results: dict[str, Any]) -> Table | None:
+    """The measured cascade: per router + judge row and scope (GQR-Bench; held-out sources of
+    the training pools), the router alone and with the judge, the escalated share, the judge's
+    accuracy on the escalated rows, errors fixed and right answers broken, and the cost."""
     judged = measured(results, "router+judge")
     if not judged:
         return None
-    base = {m["name"]: m for m in measured(results, "router")}
-    columns = ["router", "judge model", "ID acc", "OOD acc", "GQR score", "Δ GQR vs router", "escalated share",
-               "judge calls", "judge failures", "p50 ms", "p99 ms"]
+    columns = ["router", "judge", "scope", "ID acc", "OOD acc", "GQR", "ID acc + judge", "OOD acc + judge",
+               "GQR + judge", "escalated", "judged rows", "judge acc (router acc) on escalated", "fixed", "broken",
+               "calls / 1,000 queries"]
     rows = []
     for m in judged:
         j = m.get("judge") or {}
-        stats = j.get("stats") or {}
-        ref = base.get(m["name"].removesuffix("+judge"))
-        delta = (m["gqr_score"] - ref["gqr_score"]) * 100 if ref else None
-        lat = m.get("latency") or {}
-        rows.append([m["name"], str(j.get("model", DASH)), fmt(m.get("id_accuracy")), fmt(m.get("ood_accuracy")),
-                     fmt(m.get("gqr_score")), f"{delta:+.2f} pts" if delta is not None else DASH,
-                     fmt((m.get("analysis") or {}).get("judged_share")), str(stats.get("calls", DASH)),
-                     str(stats.get("failures", DASH)), _ms(lat.get("p50_us")), _ms(lat.get("p99_us"))])
-    note = ("Measured with a real judge over HTTP: uncertain rows are sent to the judge. Escalated share: "
-            "benchmark rows decided by the judge (or its fallback); judge calls exclude cache hits. Latency includes "
-            "the judge (timed with the cache off, one pass).")
+        for scope, c in (j.get("scopes") or {}).items():
+            r, k = c.get("router", {}), c.get("cascade", {})
+            est = " (est.)" if c.get("estimate") else ""
+            rows.append([m["name"], str(j.get("model", DASH)), SCOPE_TITLES.get(scope, scope),
+                         fmt(r.get("id_accuracy")), fmt(r.get("ood_accuracy")), fmt(r.get("gqr_score")),
+                         fmt(k.get("id_accuracy")) + est, fmt(k.get("ood_accuracy")) + est,
+                         fmt(k.get("gqr_score")) + est, f"{c.get('escalated_share', 0):.1%}",
+                         f"{c.get('asked', 0)} of {c.get('escalated', 0)}",
+                         f"{fmt(c.get('judge_accuracy'))} ({fmt(c.get('router_accuracy_on_escalated'))})",
+                         str(c.get("fixed", DASH)), str(c.get("broken", DASH)), f"{c.get('calls_per_1000', 0):.0f}"])
+    lat = []
+    for m in judged:
+        j, t = m.get("judge") or {}, (m.get("judge") or {}).get("timing") or {}
+        esc, all_ = t.get("escalated") or {}, m.get("latency") or {}
+        calls = j.get("call_seconds") or {}
+        lat.append(f"{m['name']}: band {j.get('band')}; all decisions p50 {_ms(all_.get('p50_us'))} ms, p99 "
+                   f"{_ms(all_.get('p99_us'))} ms; escalated p50 {_ms(esc.get('p50_us'))} ms, p99 {_ms(esc.get('p99_us'))} ms "
+                   f"({t.get('escalated_queries', 0)} of {t.get('queries', 0)} timed queries, load {t.get('load')}); "
+                   f"judge calls behind the table p50 {calls.get('p50_s', float('nan')):.1f} s, p99 "
+                   f"{calls.get('p99_s', float('nan')):.1f} s ({calls.get('n', 0)} calls, load {j.get('load')}).")
+    note = ("Measured with a real judge over HTTP (gqr.judge.cascade): the router's uncertain rows go to the judge. "
+            "Judged rows: escalated rows the judge answered (or whose fallback decided); when fewer than all, the "
+            "others are scored at the judge's accuracy on that set's judged rows (est.). Fixed / broken: judged rows "
+            "the router got wrong and the cascade right, and the reverse. Calls per 1,000 queries: no budget is set by "
+            "default, so every escalated query is a call. " + " ".join(lat))
     return Table("judge", "Router + judge (measured)", columns, rows, note, row_kinds=["judge"] * len(rows))
+
+
+def cascade_table(results: dict[str, Any]) -> str:
+    """``judge_rows`` as plain text with its note (what ``gqr bench --judge-url`` prints)."""
+    table = judge_rows(results)
+    if table is None:
+        return ""
+    cells = [table.columns, *table.rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(table.columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join([*lines, "", table.note])
 
 
 def reasons(results: dict[str, Any]) -> Table:
