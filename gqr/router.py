@@ -119,7 +119,8 @@ class Router:
         call), ``reject``, ``accept`` (the top domain) or ``judge`` (ask ``judge``, a
         ``gqr.judge.JudgeClient``). ``coverage`` (e.g. 0.95) defines the zone by conformal
         prediction sets instead of the probability band stored in the model. ``rules``
-        rejects jailbreak / prompt-injection patterns as unsafe (``gqr.rules``).
+        rejects jailbreak / prompt-injection patterns and harmful requests as unsafe, and gives
+        a rejected text that insults or slurs someone the reason unsafe (``gqr.rules``).
         """
         from gqr.artifact import read_artifact
         from gqr.runtime import OnnxScorer

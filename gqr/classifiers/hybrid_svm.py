@@ -6,8 +6,8 @@ The feature vector of a query is the concatenation of
 * ``alpha`` times the L2-normalised mean of the static vectors of its WordPiece tokens
   (all-MiniLM-L6-v2 distilled per token, PCA-reduced; ``scripts/build_static_embeddings.py``),
   each vector scaled by ``sif / (sif + p(token))`` with ``p`` the token's frequency in the
-  training texts (smooth inverse frequency): "how", "do", "my" stop drowning "deposit" or
-  "copyright", which carries the meaning to sources the training data does not cover.
+  training texts (smooth inverse frequency), so that "how", "do" and "my" stop drowning
+  "deposit" or "copyright".
 
 One ``LinearSVC`` is trained on it. The n-grams fit the training sources closely; the token
 vectors carry meaning across wordings and sources the training data does not cover.
