@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Decision", "Reason", "Source"]
+__all__ = ["Decision", "Reason", "Source", "make_decision"]
 
 
 class Reason(str, enum.Enum):
@@ -88,3 +88,28 @@ class Decision:
     def unsafe(cls, rule: str, scores: dict[str, float] | None = None) -> Decision:
         """A rejection by one of the pattern rules (``gqr.rules``), named in ``detail``."""
         return cls(None, Reason.UNSAFE, 1.0, scores or {}, detail=f"matched unsafe rule '{rule}'")
+
+
+def make_decision(
+    route: str | None,
+    reason: Reason,
+    confidence: float,
+    scores: dict[str, float],
+    uncertain: bool = False,
+    detail: str | None = None,
+    source: Source = Source.MODEL,
+    _new: Any = object.__new__,
+) -> Decision:
+    """``Decision(route, reason, confidence, scores, source, uncertain, detail)``, the same
+    object, built without the frozen dataclass's seven ``object.__setattr__`` calls (0.5 against
+    1.5 µs): the routing hot paths build one per query. No validation: for gqr's own code."""
+    decision = _new(Decision)
+    fields = decision.__dict__
+    fields["route"] = route
+    fields["reason"] = reason
+    fields["confidence"] = confidence
+    fields["scores"] = scores
+    fields["source"] = source
+    fields["uncertain"] = uncertain
+    fields["detail"] = detail
+    return decision

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from gqr.calibration import logsumexp
-from gqr.decision import Decision, Reason
+from gqr.decision import Decision, Reason, make_decision
 
 __all__ = ["GuardRule", "ood_scores"]
 
 SCORE_METHODS = ("msp", "energy")
+_MATRIX_ROWS = 8  # from this many rows up, decide with numpy over the whole matrix
 
 
 def ood_scores(logits: np.ndarray, probs: np.ndarray, n_domains: int, method: str, temperature: float) -> np.ndarray:
@@ -118,6 +120,11 @@ class GuardRule:
     def n_outputs(self) -> int:
         return len(self.labels) + len(self.background)
 
+    @cached_property
+    def _reasons(self) -> tuple[Reason, ...]:
+        """Reason codes of ``_decide_matrix``: 0 in-domain, 1 out-of-domain, 2 + j background ``j``."""
+        return (Reason.IN_DOMAIN, Reason.OUT_OF_DOMAIN, *(Reason(b) for b in self.background))
+
     def decide(self, logits: np.ndarray, probs: np.ndarray, coverage: float | None = None) -> list[Decision]:
         """One ``Decision`` per row of calibrated ``probs`` (and raw ``logits``).
 
@@ -126,32 +133,80 @@ class GuardRule:
         columns (domains and rejection classes) does not hold exactly one column.
         """
         d = len(self.labels)
-        rows = probs.tolist()  # Python floats: per-row work without numpy calls (a query costs ~1 µs each)
-        # msp's score is the top domain probability, found in the loop below (ood_scores' value)
-        scores = None if self.method == "msp" else ood_scores(logits, probs, d, self.method, self.temperature).tolist()
-        if coverage is not None:
-            set_sizes = (probs >= self.conformal_threshold(coverage)).sum(axis=1).tolist()
-        out: list[Decision] = []
-        for i, row in enumerate(rows):
-            domains = row[:d]
-            p_domain = max(domains)
-            top_domain = domains.index(p_domain)  # the first maximum, as numpy's argmax
-            p_top = max(row)
-            top = row.index(p_top)
-            domain_scores = dict(zip(self.labels, domains))
-            if coverage is not None:
-                uncertain = set_sizes[i] != 1
+        # msp's score is the top domain probability, found below (ood_scores' value)
+        scores = None if self.method == "msp" else ood_scores(logits, probs, d, self.method, self.temperature)
+        set_sizes = None if coverage is None else (probs >= self.conformal_threshold(coverage)).sum(axis=1)
+        if len(probs) >= _MATRIX_ROWS and np.isfinite(probs).all():  # NaN: max() and argmax() differ
+            return self._decide_matrix(probs, scores, set_sizes)
+        scores_list = None if scores is None else scores.tolist()
+        sizes_list = None if set_sizes is None else set_sizes.tolist()
+        return [
+            self.decide_row(row, None if scores_list is None else scores_list[i], None if sizes_list is None else sizes_list[i])
+            for i, row in enumerate(probs.tolist())
+        ]
+
+    def decide_row(self, row: list[float], score: float | None = None, set_size: int | None = None) -> Decision:
+        """``decide`` for one row of probabilities as Python floats (a query costs ~1 µs a
+        numpy call, so one row is decided without any); ``score`` is the row's OOD score when
+        the method is not msp, ``set_size`` its conformal set size when a coverage is set."""
+        d = len(self.labels)
+        domains = row[:d]
+        p_domain = max(domains)
+        top_domain = domains.index(p_domain)  # the first maximum, as numpy's argmax
+        p_top = max(row)
+        top = row.index(p_top)
+        domain_scores = dict(zip(self.labels, domains))
+        if set_size is not None:
+            uncertain = set_size != 1
+        else:
+            uncertain = self.uncertain_low <= p_domain < self.uncertain_high
+        if score is None:
+            score = p_domain
+        if top >= d or score < self.threshold:  # a rejection column won, or too little in-domain mass
+            if self.background:
+                background = row[d:]
+                reason = self._rejection_reason(row, d + background.index(max(background)))
             else:
-                uncertain = self.uncertain_low <= p_domain < self.uncertain_high
-            score = p_domain if scores is None else scores[i]
-            if top >= d or score < self.threshold:  # a rejection column won, or too little in-domain mass
-                if self.background:
-                    background = row[d:]
-                    reason = self._rejection_reason(row, d + background.index(max(background)))
-                else:
-                    reason = Reason.OUT_OF_DOMAIN
-                confidence = p_top if top >= d else 1.0 - p_domain
-                out.append(Decision(None, reason, confidence, domain_scores, uncertain=uncertain))
-            else:
-                out.append(Decision(self.labels[top_domain], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain=uncertain))
-        return out
+                reason = Reason.OUT_OF_DOMAIN
+            confidence = p_top if top >= d else 1.0 - p_domain
+            return make_decision(None, reason, confidence, domain_scores, uncertain)
+        return make_decision(self.labels[top_domain], Reason.IN_DOMAIN, p_domain, domain_scores, uncertain)
+
+    def _decide_matrix(self, probs: np.ndarray, scores: np.ndarray | None, set_sizes: np.ndarray | None) -> list[Decision]:
+        """``decide_row`` over every row at once (finite ``probs``): the same values, from
+        float64 copies of the float32 probabilities, as Python floats would hold them."""
+        n, d = len(probs), len(self.labels)
+        p = probs.astype(np.float64)
+        rows = np.arange(n)
+        top_domain = p[:, :d].argmax(axis=1)
+        p_domain = p[rows, top_domain]
+        top = p.argmax(axis=1)
+        if set_sizes is not None:
+            uncertain = set_sizes != 1
+        else:
+            uncertain = (self.uncertain_low <= p_domain) & (p_domain < self.uncertain_high)
+        won = top >= d  # a rejection column won
+        rejected = won | ((p_domain if scores is None else scores) < self.threshold)
+        reason = rejected.astype(np.int64)  # 0 in-domain, 1 out-of-domain
+        if self.background:
+            column = p[:, d:].argmax(axis=1)
+            reason[rejected] = 2 + column[rejected]
+            if Reason.OUT_OF_DOMAIN.value in self.background:
+                floor = rejected & (p[rows, d + column] < self.unsafe_min)
+                for j, name in enumerate(self.background):
+                    if name == Reason.UNSAFE.value:
+                        reason[floor & (column == j)] = 1
+        confidence = np.where(won, p[rows, top], np.where(rejected, 1.0 - p_domain, p_domain))
+        route_of = (*self.labels, None)
+        reasons = self._reasons
+        labels = self.labels
+        return [
+            make_decision(route_of[r], reasons[q], c, dict(zip(labels, ds)), u)
+            for r, q, c, ds, u in zip(
+                np.where(rejected, d, top_domain).tolist(),
+                reason.tolist(),
+                confidence.tolist(),
+                probs[:, :d].tolist(),
+                uncertain.tolist(),
+            )
+        ]

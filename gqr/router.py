@@ -12,6 +12,7 @@ import numpy as np
 from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
+from gqr.policy import UNCERTAIN_POLICIES, resolve
 from gqr.rules import match_abusive, match_unsafe
 from gqr.text import MAX_CHARS, clean, has_words, is_small_talk
 
@@ -70,8 +71,6 @@ class Router:
         max_chars: int = MAX_CHARS,
         info: dict[str, Any] | None = None,
     ) -> None:
-        from gqr.policy import UNCERTAIN_POLICIES
-
         if uncertain not in UNCERTAIN_POLICIES:
             raise InvalidInputError(f"uncertain={uncertain!r}: use one of {', '.join(UNCERTAIN_POLICIES)}")
         if uncertain == "judge" and judge is None:
@@ -173,8 +172,33 @@ class Router:
         return self.scorer.scores(cleaned)[1]
 
     def route(self, text: str | bytes) -> Decision:
-        """Route one query. Invalid input gives a rejection with ``reason=invalid_input``."""
-        return self.route_batch([text])[0]
+        """Route one query. Invalid input gives a rejection with ``reason=invalid_input``.
+
+        The same decision as ``route_batch([text])[0]``, by a shorter path (no one-row batch).
+        """
+        try:
+            cleaned = clean(text, self.max_chars)
+        except InvalidInputError as exc:
+            if self.judge is not None:  # as route_batch: the judge hears of every routed batch
+                resolve([], [], self.uncertain, self.judge)
+            return Decision.invalid(str(exc))
+        decision = self._decide_one(cleaned)
+        if self.judge is not None or (decision.uncertain and self.uncertain != "model"):
+            return resolve([decision], [cleaned], self.uncertain, self.judge)[0]
+        return decision
+
+    def _decide_one(self, cleaned: str) -> Decision:
+        """The model's decision on one cleaned text, with the no-words check and the rules."""
+        scorer = self.scorer
+        score_one = getattr(scorer, "score_one", None)
+        logits, probs = scorer.scores([cleaned]) if score_one is None else score_one(cleaned)
+        guard = self.guard
+        if guard.method == "msp" and self.coverage is None:
+            decision = guard.decide_row(probs.tolist()[0])
+        else:
+            decision = guard.decide(logits, probs, self.coverage)[0]
+        decision = _asks_nothing(cleaned, decision)
+        return self._apply_rules(cleaned, decision) if self.rules else decision
 
     def route_batch(self, texts: Sequence[str | bytes]) -> list[Decision]:
         """Route many queries in one vectorised call; one ``Decision`` per text, in order.
@@ -182,16 +206,12 @@ class Router:
         A bad row (empty, not UTF-8, not text) gets an ``invalid_input`` rejection; the
         others are routed as usual.
         """
-        from gqr.policy import resolve
-
         cleaned, index, errors, model_decisions, _ = self._model_decisions(texts)
         return self._assemble(len(texts), index, errors, resolve(model_decisions, cleaned, self.uncertain, self.judge))
 
     def route_batch_with_probabilities(self, texts: Sequence[str | bytes]) -> tuple[list[Decision], np.ndarray]:
         """``route_batch``, plus each row's calibrated probabilities over ``columns`` (domains,
         then rejection classes; a zero row for invalid input), from the same model call."""
-        from gqr.policy import resolve
-
         cleaned, index, errors, model_decisions, probs = self._model_decisions(texts)
         full = np.zeros((len(texts), len(self.columns)), dtype=np.float64)
         if probs is not None:
@@ -222,9 +242,11 @@ class Router:
         if cleaned:
             logits, probs = self.scorer.scores(cleaned)
             decisions = self.guard.decide(logits, probs, self.coverage)
-            decisions = [_asks_nothing(t, d) for t, d in zip(cleaned, decisions)]
             if self.rules:
-                decisions = [self._apply_rules(text, d) for text, d in zip(cleaned, decisions)]
+                apply_rules = self._apply_rules
+                decisions = [apply_rules(t, _asks_nothing(t, d)) for t, d in zip(cleaned, decisions)]
+            else:
+                decisions = [_asks_nothing(t, d) for t, d in zip(cleaned, decisions)]
         return cleaned, index, errors, decisions, probs
 
     @staticmethod
@@ -238,6 +260,8 @@ class Router:
 
     @staticmethod
     def _assemble(n: int, index: list[int], errors: dict[int, str], decisions: list[Decision]) -> list[Decision]:
+        if not errors and len(decisions) == n:  # every row valid and decided, in order
+            return decisions
         out: list[Decision | None] = [None] * n
         for i, message in errors.items():
             out[i] = Decision.invalid(message)

@@ -109,5 +109,7 @@ def is_small_talk(text: str) -> bool:
     folded = " ".join(folded[start:end].split())
     if len(folded) > 40:
         return False
-    words = [_EDGES.sub("", w) for w in folded.split()]
-    return folded in SMALL_TALK or (bool(words) and all(w in _SMALL_TALK_WORDS for w in words))
+    if folded in SMALL_TALK:
+        return True
+    words = folded.split()  # every word small talk; the first that is not ends the test
+    return bool(words) and all(_EDGES.sub("", w) in _SMALL_TALK_WORDS for w in words)

@@ -244,6 +244,11 @@ class FastTextFeaturizer:
 
     def _one(self, text: str) -> SparseBatch:
         """``__call__`` for one line: the serving hot path."""
+        ids, values = self.one(text)
+        return SparseBatch(ids, values, np.zeros(ids.size, dtype=np.int64), 1)
+
+    def one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values) of ``__call__([text])``'s one row, without the ``SparseBatch``."""
         tokens = tokenize(text)
         tokens.append(EOS)
         cache = self._fast_cache
@@ -258,10 +263,10 @@ class FastTextFeaturizer:
             parts.append(compact[compact >= 0])
         keys = np.concatenate(parts)
         if not keys.size:
-            return SparseBatch(keys, np.empty(0, np.float32), keys, 1)
+            return keys, np.empty(0, np.float32)
         uniq, counts = count_keys(keys)
         counts *= np.float32(1.0 / max(size, 1))
-        return SparseBatch(uniq, counts, np.zeros(uniq.size, dtype=np.int64), 1)
+        return uniq, counts
 
     def _fast_token(self, token: str) -> tuple[np.ndarray, int, int]:
         """(compact rows of ``token`` that the model keeps, how many raw ids it has, its word hash)."""

@@ -95,12 +95,7 @@ class HybridFeaturizer:
         n = len(texts)
         vocab = self.vocab_size
         if n == 1:  # the serving hot path
-            tokens = self.tokenizer.encode(texts[0])
-            keys = np.concatenate((np.array(tokens, dtype=np.int64) - vocab, row_ids(texts[0], self.hashing)))
-            if not keys.size:
-                return SparseBatch(_EMPTY_I64, _EMPTY_F32, _EMPTY_I64, 1)
-            ids, counts = count_keys(keys)
-            ids[: len(set(tokens))] += vocab + self.n_features  # token t: key t - vocab, id n_features + t
+            ids, counts = self.one(texts[0])
             return SparseBatch(ids, counts, np.zeros(ids.size, dtype=np.int64), 1)
         if n == 0:
             return SparseBatch(_EMPTY_I64, _EMPTY_F32, _EMPTY_I64, 0)
@@ -114,6 +109,17 @@ class HybridFeaturizer:
         local = keys - rows * stride
         ids = np.where(local < vocab, local + self.n_features, local - vocab)
         return SparseBatch(ids, counts, rows, n)
+
+    def one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values) of ``__call__([text])``'s one row, without the ``SparseBatch``."""
+        tokens = self.tokenizer.encode(text)
+        vocab = self.vocab_size
+        keys = np.concatenate((np.array(tokens, dtype=np.int64) - vocab, row_ids(text, self.hashing)))
+        if not keys.size:
+            return _EMPTY_I64, _EMPTY_F32
+        ids, counts = count_keys(keys)
+        ids[: len(set(tokens))] += vocab + self.n_features  # token t: key t - vocab, id n_features + t
+        return ids, counts
 
     def reference(self, texts: Sequence[str]) -> SparseBatch:
         """The specification of ``__call__`` (and its test oracle): one numpy pass per row."""

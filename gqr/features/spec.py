@@ -13,7 +13,7 @@ from typing import Any
 from gqr.errors import ManifestError
 from gqr.features.batch import SparseBatch
 from gqr.features.hashing import HASHED_NGRAMS, HashingConfig, hash_texts
-from gqr.features.hashing_fast import hash_texts_fast
+from gqr.features.hashing_fast import hash_one, hash_texts_fast
 
 __all__ = ["Featurizer", "from_spec"]
 
@@ -27,7 +27,11 @@ def from_spec(spec: dict[str, Any], files: dict[str, bytes], *, reference: bool 
     try:
         if kind == HASHED_NGRAMS:
             config = HashingConfig.from_dict(spec)
-            return functools.partial(hash_texts if reference else hash_texts_fast, config=config)
+            if reference:
+                return functools.partial(hash_texts, config=config)
+            fast = functools.partial(hash_texts_fast, config=config)
+            fast.one = functools.partial(hash_one, config=config)  # type: ignore[attr-defined]  # one row: (ids, counts)
+            return fast
         if kind == "hashed-ngrams+wordpiece":
             from gqr.features.hybrid import from_spec as embedding_from_spec
 
