@@ -110,9 +110,8 @@ class GuardRule:
     def _rejection_reason(self, row: list[float], column: int) -> Reason:
         """The reason of the strongest rejection column; ``unsafe`` below ``unsafe_min`` says
         ``out_of_domain`` instead (when the model has that column)."""
-        reason = Reason(self.background[column - len(self.labels)])
-        if (reason is Reason.UNSAFE and row[column] < self.unsafe_min
-                and Reason.OUT_OF_DOMAIN.value in self.background):
+        reason = self._reasons[2 + column - len(self.labels)]
+        if reason is Reason.UNSAFE and row[column] < self.unsafe_min and self._has_ood_column:
             return Reason.OUT_OF_DOMAIN
         return reason
 
@@ -124,6 +123,10 @@ class GuardRule:
     def _reasons(self) -> tuple[Reason, ...]:
         """Reason codes of ``_decide_matrix``: 0 in-domain, 1 out-of-domain, 2 + j background ``j``."""
         return (Reason.IN_DOMAIN, Reason.OUT_OF_DOMAIN, *(Reason(b) for b in self.background))
+
+    @cached_property
+    def _has_ood_column(self) -> bool:
+        return Reason.OUT_OF_DOMAIN.value in self.background
 
     def decide(self, logits: np.ndarray, probs: np.ndarray, coverage: float | None = None) -> list[Decision]:
         """One ``Decision`` per row of calibrated ``probs`` (and raw ``logits``).
@@ -191,7 +194,7 @@ class GuardRule:
         if self.background:
             column = p[:, d:].argmax(axis=1)
             reason[rejected] = 2 + column[rejected]
-            if Reason.OUT_OF_DOMAIN.value in self.background:
+            if self._has_ood_column:
                 floor = rejected & (p[rows, d + column] < self.unsafe_min)
                 for j, name in enumerate(self.background):
                     if name == Reason.UNSAFE.value:
