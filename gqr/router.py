@@ -13,7 +13,7 @@ from gqr.decision import Decision, Reason
 from gqr.errors import ArtifactNotFoundError, InvalidInputError
 from gqr.guard import GuardRule
 from gqr.policy import UNCERTAIN_POLICIES, resolve
-from gqr.rules import match_abusive, match_unsafe
+from gqr.rules import abusive_folded, unsafe_folded
 from gqr.text import MAX_CHARS, clean, has_words, is_small_talk
 
 __all__ = ["Router", "Scorer", "default_model_path"]
@@ -34,8 +34,6 @@ def default_model_path() -> Path:
 
 NO_WORDS = "no words: only digits, symbols, emoji or punctuation"
 SMALL_TALK = "small talk: a greeting, thanks, a test or a yes/no"
-#: rejections whose reason ``gqr.rules.match_abusive`` may turn into ``unsafe``
-_REASONS_ABUSE_OVERRIDES = frozenset({Reason.OUT_OF_DOMAIN, Reason.OTHER_LANGUAGE})
 
 
 def _asks_nothing(text: str, decision: Decision) -> Decision:
@@ -251,11 +249,15 @@ class Router:
 
     @staticmethod
     def _apply_rules(text: str, decision: Decision) -> Decision:
-        rule = match_unsafe(text)
-        if rule is None and decision.reason in _REASONS_ABUSE_OVERRIDES:
-            rule = match_abusive(text)  # a rejection of abusive text gives the reason unsafe
+        folded = text.casefold()
+        rule = unsafe_folded(folded)
         if rule is None:
-            return decision
+            reason = decision.reason  # identity tests: an Enum's hash is Python code
+            if reason is not Reason.OUT_OF_DOMAIN and reason is not Reason.OTHER_LANGUAGE:
+                return decision
+            rule = abusive_folded(folded)  # a rejection of abusive text gives the reason unsafe
+            if rule is None:
+                return decision
         return Decision.unsafe(rule, decision.scores)
 
     @staticmethod

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["RULES_VERSION", "match_abusive", "match_unsafe"]
+__all__ = ["RULES_VERSION", "abusive_folded", "match_abusive", "match_unsafe", "unsafe_folded"]
 
 RULES_VERSION = "gqr-rules-5"
 
@@ -221,7 +221,11 @@ _ANY_GATE = re.compile(_prefix_tree(word for _, needs, _ in _RULES for word in n
 
 def match_unsafe(text: str) -> str | None:
     """The name of the first rule that ``text`` matches, or ``None``."""
-    folded = text.casefold()
+    return unsafe_folded(text.casefold())
+
+
+def unsafe_folded(folded: str) -> str | None:
+    """``match_unsafe`` of a text already casefolded."""
     if _ANY_GATE.search(folded) is None:
         return None
     for name, needs, pattern in _RULES:
@@ -251,7 +255,11 @@ def match_abusive(text: str) -> str | None:
     """``"abusive-language"`` when ``text`` insults or slurs someone: one such word in a text of
     at most 60 words, or two anywhere; else ``None``. The router uses it only to give a text it
     already rejects the reason ``unsafe``: it never turns a routed query away."""
-    folded = text.casefold()
+    return abusive_folded(text.casefold())
+
+
+def abusive_folded(folded: str) -> str | None:
+    """``match_abusive`` of a text already casefolded."""
     first = _ABUSE.search(folded)
     if first is None:
         return None

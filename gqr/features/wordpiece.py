@@ -43,6 +43,7 @@ class _Tables(NamedTuple):
     split: re.Pattern[str]  # words, or one punctuation mark / CJK ideograph
     ascii_mapping: dict[int, str | None]  # the same three steps for ASCII-only text
     ascii_split: re.Pattern[str]
+    printable_is_lower: bool  # ascii_mapping is str.lower on printable ASCII (U+0020-U+007E)
 
 
 @functools.cache
@@ -63,7 +64,8 @@ def _tables() -> _Tables:
     ascii_isolated = [[a, min(b, 127)] for a, b in isolated if a < 128]
     ascii_split = re.compile(f"[{_char_class(ascii_isolated)}]|[^ {_char_class(ascii_isolated)}]+")
     drop = re.compile(f"[{_char_class(data['drop'])}]+")
-    return _Tables(drop, mapping, split, ascii_mapping, ascii_split)
+    printable_is_lower = all(ascii_mapping.get(cp, chr(cp)) == chr(cp).lower() for cp in range(0x20, 0x7F))
+    return _Tables(drop, mapping, split, ascii_mapping, ascii_split, printable_is_lower)
 
 
 def _hangul(cp: int) -> str:
@@ -134,6 +136,8 @@ class WordPieceTokenizer:
         """The normalised words and isolated punctuation/CJK characters of ``text``."""
         tables = _tables()
         if text.isascii():
+            if tables.printable_is_lower and text.isprintable():  # as translate, 20x faster
+                return tables.ascii_split.findall(text.lower())
             return tables.ascii_split.findall(text.translate(tables.ascii_mapping))
         return tables.split.findall(tables.drop.sub("", text).translate(tables.mapping))
 
