@@ -9,7 +9,7 @@ import numpy as np
 
 from gqr.artifact import LoadedArtifact
 from gqr.errors import IncompatibleArtifactError
-from gqr.features import SparseBatch, from_spec
+from gqr.features import SparseBatch, from_spec, gather_rows
 
 __all__ = ["OnnxScorer", "run_session", "session_runner"]
 
@@ -38,23 +38,46 @@ def run_session(session: Any, batch: SparseBatch, outputs: Sequence[str] = OUTPU
     n = batch.n_rows
     if n == 0:
         raise ValueError("empty batch")
-    run = session_runner(session)
+    run, names = session_runner(session), list(outputs)
     if n == 1:
-        return list(run(list(outputs), batch.onnx_feeds(), None))
-    lengths = batch.row_lengths()
-    order = np.argsort(lengths, kind="stable")
-    results: list[list[np.ndarray]] = [[] for _ in outputs]
+        return list(run(names, batch.onnx_feeds(), None))
+    indptr = batch.indptr
+    order = np.argsort(indptr[1:] - indptr[:-1], kind="stable")
+    # every entry once, rows in length order: chunk [start, stop) holds entries [first[start], first[stop])
+    idx, first = gather_rows(indptr, order)
+    ids, values = batch.ids[idx], batch.values[idx]
+    lengths = (indptr[order + 1] - indptr[order]).tolist()
+    first = [*first.tolist(), idx.size]
+    row = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    col = np.arange(idx.size, dtype=np.int64) - np.repeat(np.array(first[:-1], dtype=np.int64), lengths)
+    results: list[list[np.ndarray]] = [[] for _ in names]
     start = 0
     while start < n:
         stop = start + 1
-        while stop < n and (stop - start + 1) * max(int(lengths[order[stop]]), 1) <= MAX_CELLS:
+        while stop < n and (stop - start + 1) * max(lengths[stop], 1) <= MAX_CELLS:
             stop += 1
-        for slot, value in zip(results, run(list(outputs), batch.take(order[start:stop]).onnx_feeds(), None)):
+        for slot, value in zip(results, run(names, _padded(ids, values, row, col, start, stop, first, lengths), None)):
             slot.append(value)
         start = stop
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     return [np.concatenate(parts)[inverse] for parts in results]
+
+
+def _padded(ids: np.ndarray, values: np.ndarray, row: np.ndarray, col: np.ndarray, start: int, stop: int,
+            first: list[int], lengths: list[int]) -> dict[str, np.ndarray]:
+    """``batch.take(order[start:stop]).onnx_feeds()``, the same arrays, from the entries in
+    length order (rows ascending in length, so the last is the widest)."""
+    a, b = first[start], first[stop]
+    if stop - start == 1 and b > a:  # one row: no padding (as SparseBatch.padded)
+        return {"ids": ids[a:b].reshape(1, -1), "values": values[a:b].reshape(1, -1)}
+    shape = (stop - start, max(lengths[stop - 1], 1))
+    padded_ids = np.zeros(shape, dtype=np.int64)
+    padded_values = np.zeros(shape, dtype=np.float32)
+    rows = row[a:b] - start
+    padded_ids[rows, col[a:b]] = ids[a:b]
+    padded_values[rows, col[a:b]] = values[a:b]
+    return {"ids": padded_ids, "values": padded_values}
 
 
 class OnnxScorer:

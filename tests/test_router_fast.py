@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from gqr.decision import Decision, Reason, Source, make_decision
+from gqr.features import SparseBatch
 from gqr.guard import GuardRule, ood_scores
 from gqr.router import Router
+from gqr.runtime import MAX_CELLS, run_session
 
 TEXTS: list[Any] = [
     "Can my landlord keep my deposit?",
@@ -125,3 +127,50 @@ def test_make_decision_is_a_decision() -> None:
     assert vars(fast) == vars(slow) and dataclasses.replace(fast, route=None).route is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.route = "law"  # type: ignore[misc]
+
+
+class _Recorder:
+    """A session that records its feeds and answers with sums of them."""
+
+    def __init__(self) -> None:
+        self.feeds: list[dict[str, np.ndarray]] = []
+
+    def run(self, names: list[str], feeds: dict[str, np.ndarray], options: Any = None) -> list[np.ndarray]:
+        self.feeds.append({k: v.copy() for k, v in feeds.items()})
+        ids, values = feeds["ids"], feeds["values"]
+        return [(ids % 7).sum(axis=1, keepdims=True).astype(np.float32), values.sum(axis=1, keepdims=True)]
+
+
+def _chunked_feeds(batch: SparseBatch) -> list[dict[str, np.ndarray]]:
+    """The feeds ``run_session`` must send: rows by length, chunks of at most MAX_CELLS cells,
+    each chunk padded by ``SparseBatch.take(...).onnx_feeds()``."""
+    lengths = batch.row_lengths()
+    order = np.argsort(lengths, kind="stable")
+    feeds, start = [], 0
+    while start < batch.n_rows:
+        stop = start + 1
+        while stop < batch.n_rows and (stop - start + 1) * max(int(lengths[order[stop]]), 1) <= MAX_CELLS:
+            stop += 1
+        feeds.append(batch.take(order[start:stop]).onnx_feeds())
+        start = stop
+    return feeds
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_run_session_feeds_the_chunks_of_take(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 200))
+    lengths = rng.integers(0, 3 if seed % 3 == 0 else 300, size=n)
+    lengths[0] = 20_000 if seed % 4 == 0 else lengths[0]  # one row wider than MAX_CELLS
+    segments = np.repeat(np.arange(n), lengths)
+    values = rng.random(segments.size).astype(np.float32 if seed % 5 else np.float64)
+    batch = SparseBatch(rng.integers(0, 1 << 18, size=segments.size), values, segments, n)
+    session = _Recorder()
+    out = run_session(session, batch)
+    expected = _chunked_feeds(batch)
+    assert len(session.feeds) == len(expected)
+    for got, want in zip(session.feeds, expected):
+        for key in ("ids", "values"):
+            assert got[key].dtype == want[key].dtype and np.array_equal(got[key], want[key])
+    rows = [_Recorder().run([], batch.take(np.array([i])).onnx_feeds()) for i in range(n)]
+    assert np.array_equal(out[0][:, 0], [r[0][0, 0] for r in rows])
