@@ -215,8 +215,14 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Asked], ...] = tupl
     )
 ) + tuple((name, needs, _Asked(harm)) for name, needs, harm in _HARM)
 
+_GATE_WORDS = frozenset(word for _, needs, _ in _RULES for word in needs)
 #: any rule's gate word: one C-level scan rules out most queries before any per-rule test
-_ANY_GATE = re.compile(_prefix_tree(word for _, needs, _ in _RULES for word in needs))
+_ANY_GATE = re.compile(_prefix_tree(_GATE_WORDS))
+#: at every position, the longest gate word starting there (the trie is greedy; the lookahead
+#: matches nothing, so no position is skipped); with its prefixes, every gate word in the text
+_EVERY_GATE = re.compile("(?=(" + _prefix_tree(_GATE_WORDS) + "))")
+_GATE_PREFIXES = {word: frozenset(p for p in _GATE_WORDS if word.startswith(p)) for word in _GATE_WORDS}
+_NEEDS = tuple(frozenset(needs) for _, needs, _ in _RULES)
 
 
 def match_unsafe(text: str) -> str | None:
@@ -226,10 +232,14 @@ def match_unsafe(text: str) -> str | None:
 
 def unsafe_folded(folded: str) -> str | None:
     """``match_unsafe`` of a text already casefolded."""
-    if _ANY_GATE.search(folded) is None:
+    first = _ANY_GATE.search(folded)
+    if first is None:
         return None
-    for name, needs, pattern in _RULES:
-        if any(word in folded for word in needs) and pattern.search(folded):
+    present: set[str] = set()  # the gate words in the text: one scan, not a substring test per word
+    for found in _EVERY_GATE.finditer(folded, first.start()):
+        present |= _GATE_PREFIXES[found.group(1)]
+    for (name, _, pattern), needs in zip(_RULES, _NEEDS):
+        if not needs.isdisjoint(present) and pattern.search(folded):
             return name
     return None
 

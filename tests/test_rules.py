@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
@@ -200,3 +201,17 @@ def test_abuse_is_rare_in_safe_lookalikes(train_dir: Path) -> None:
     texts = _texts(train_dir / "safe_lookalikes.jsonl")
     assert len(texts) > 2000
     assert sum(match_abusive(t) is not None for t in texts) <= len(texts) // 500
+
+
+def test_one_scan_finds_every_gate_word() -> None:
+    """``match_unsafe`` learns which gate words a text holds from one scan: the same as a
+    substring test for every word, on texts dense with gate words that overlap and nest."""
+    words = sorted(rules._GATE_WORDS)
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(1, 12))) for _ in range(3000)]
+    texts += ["".join(rng.choice(words) for _ in range(rng.randrange(1, 6))) for _ in range(3000)]
+    for text in texts:
+        present: set[str] = set()
+        for found in rules._EVERY_GATE.finditer(text):
+            present |= rules._GATE_PREFIXES[found.group(1)]
+        assert present == {w for w in words if w in text}, text
