@@ -99,14 +99,17 @@ class HybridFeaturizer:
             return SparseBatch(ids, counts, np.zeros(ids.size, dtype=np.int64), 1)
         if n == 0:
             return SparseBatch(_EMPTY_I64, _EMPTY_F32, _EMPTY_I64, 0)
-        stride = vocab + self.n_features  # row r: tokens at r * stride + t, n-grams at r * stride + vocab + id
+        # row r: tokens at r * stride + t, n-grams at r * stride + vocab + id; any stride that
+        # keeps rows apart sorts the same, and a power of two splits keys by shift and mask
+        shift = (vocab + self.n_features - 1).bit_length()
+        stride = 1 << shift
         encoded = [self.tokenizer.encode(t) for t in texts]
         sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(sizes.sum()))
         token_keys = np.repeat(np.arange(0, n * stride, stride, dtype=np.int64), sizes) + flat
         keys, counts = count_keys(np.concatenate((token_keys, batch_keys(texts, self.hashing, stride, vocab))))
-        rows = keys // stride
-        local = keys - rows * stride
+        rows = keys >> shift
+        local = keys & (stride - 1)
         ids = np.where(local < vocab, local + self.n_features, local - vocab)
         return SparseBatch(ids, counts, rows, n)
 
