@@ -218,7 +218,8 @@ def _fingerprint(train: TrainingSet, config: TrainConfig) -> str:
     h.update(json.dumps({"v": __version__, "model": config.model, "params": config.params, "seed": config.seed,
                          "frr": config.target_frr, "val": config.val_fraction, "method": config.method,
                          "source_power": config.source_power, "margin": config.uncertain_margin,
-                         "uncertain_share": config.uncertain_share, "bias": config.balance_background,
+                         "uncertain_share": config.uncertain_share,
+                         "uncertain_errors": config.uncertain_errors, "bias": config.balance_background,
                          "unsafe_fpr": config.unsafe_fpr,
                          "sources": {k: hashlib.sha256("\n".join(v).encode()).hexdigest()
                                      for k, v in sorted(train.sources.items())}},
@@ -480,12 +481,14 @@ def _load() -> list[float]:
         return []
 
 
-def _judge_latency(plain: Router, config: Any, band: Sequence[float], queries: Sequence[str]) -> dict[str, Any]:
+def _judge_latency(plain: Router, config: Any, band: Sequence[float] | None, queries: Sequence[str]) -> dict[str, Any]:
     """Time ``route`` one query at a time with the judge in the loop and no cache: p50/p99 of
-    all decisions (``all``) and of the escalated ones, with the load average around it."""
+    all decisions (``all``) and of the escalated ones, with the load average around it. ``band``
+    replaces the model's own uncertain zone when given."""
     from gqr.judge import JudgeClient
 
-    guard = replace(plain.guard, uncertain_low=float(band[0]), uncertain_high=float(band[1]))
+    guard = plain.guard if band is None else replace(plain.guard, uncertain_low=float(band[0]),
+                                                     uncertain_high=float(band[1]), error_model=None)
     banded = Router(plain.scorer, guard, rules=plain.rules, max_chars=plain.max_chars, info=plain.info)
     for q in queries[:50]:
         banded.route(q)  # warm the router; the judge server was warmed by the measurement

@@ -3,8 +3,9 @@
 Output columns of a router are its domains first, then optional background columns
 (outlier exposure), each tied to a rejection reason. A query is rejected when a background
 column wins, or when its in-domain score falls below the threshold chosen on held-out
-in-domain data. Queries whose domain probability falls inside ``[uncertain_low,
-uncertain_high)`` are marked uncertain (candidates for the LLM judge).
+in-domain data. Queries are marked uncertain (candidates for the LLM judge) when the
+model of the router's own errors (``error_model``, ``gqr.uncertainty``) says so, or, without
+one, when their domain probability falls inside ``[uncertain_low, uncertain_high)``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from gqr.calibration import logsumexp
 from gqr.decision import Decision, Reason, make_decision
+from gqr.uncertainty import ErrorModel
 
 __all__ = ["GuardRule", "ood_scores"]
 
@@ -62,6 +64,9 @@ class GuardRule:
     """A rejection says ``unsafe`` only when the unsafe column's probability reaches this;
     below it the reason is ``out_of_domain`` (still rejected). Chosen on held-out sources so
     that benign sources are rarely called unsafe."""
+    error_model: ErrorModel | None = None
+    """Which decisions are uncertain, from their probabilities and outcome (replaces the band
+    when set; fitted on held-out sources)."""
 
     def __post_init__(self) -> None:
         if self.method not in SCORE_METHODS:
@@ -75,6 +80,9 @@ class GuardRule:
         if self.logit_bias and (len(self.logit_bias) != self.n_outputs
                                 or not all(math.isfinite(b) for b in self.logit_bias)):
             raise ValueError(f"logit_bias must hold {self.n_outputs} finite numbers, one per column")
+        if self.error_model is not None and (self.error_model.n_domains != len(self.labels)
+                                             or self.error_model.n_outputs != self.n_outputs):
+            raise ValueError(f"error_model must have {len(self.labels) + 1} rows of {self.n_outputs} weights")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -82,6 +90,10 @@ class GuardRule:
         d["background"] = list(self.background)
         d["conformal"] = {f"{c:g}": q for c, q in self.conformal}
         d["logit_bias"] = list(self.logit_bias)
+        if self.error_model is None:
+            del d["error_model"]
+        else:
+            d["error_model"] = self.error_model.to_dict()
         return d
 
     @classmethod
@@ -97,6 +109,7 @@ class GuardRule:
             conformal=tuple(sorted((float(c), float(q)) for c, q in dict(d.get("conformal", {})).items())),
             logit_bias=tuple(float(b) for b in d.get("logit_bias", [])),
             unsafe_min=float(d.get("unsafe_min", 0.0)),
+            error_model=ErrorModel.from_dict(d["error_model"]) if d.get("error_model") is not None else None,
         )
 
     def conformal_threshold(self, coverage: float) -> float:
@@ -131,8 +144,8 @@ class GuardRule:
     def decide(self, logits: np.ndarray, probs: np.ndarray, coverage: float | None = None) -> list[Decision]:
         """One ``Decision`` per row of calibrated ``probs`` (and raw ``logits``).
 
-        ``uncertain`` is set inside ``[uncertain_low, uncertain_high)`` of the top domain
-        probability, or, with ``coverage``, when the conformal prediction set over all
+        ``uncertain`` is set by the error model, or without one inside ``[uncertain_low,
+        uncertain_high)`` of the top domain probability, or, with ``coverage``, when the conformal prediction set over all
         columns (domains and rejection classes) does not hold exactly one column.
         """
         d = len(self.labels)
@@ -159,13 +172,16 @@ class GuardRule:
         p_top = max(row)
         top = row.index(p_top)
         domain_scores = dict(zip(self.labels, domains))
-        if set_size is not None:
-            uncertain = set_size != 1
-        else:
-            uncertain = self.uncertain_low <= p_domain < self.uncertain_high
         if score is None:
             score = p_domain
-        if top >= d or score < self.threshold:  # a rejection column won, or too little in-domain mass
+        rejected = top >= d or score < self.threshold  # a rejection column won, or too little in-domain mass
+        if set_size is not None:
+            uncertain = set_size != 1
+        elif self.error_model is not None:
+            uncertain = self.error_model.flag(row, d if rejected else top_domain)
+        else:
+            uncertain = self.uncertain_low <= p_domain < self.uncertain_high
+        if rejected:
             if self.background:
                 background = row[d:]
                 reason = self._rejection_reason(row, d + background.index(max(background)))
@@ -184,12 +200,14 @@ class GuardRule:
         top_domain = p[:, :d].argmax(axis=1)
         p_domain = p[rows, top_domain]
         top = p.argmax(axis=1)
-        if set_sizes is not None:
-            uncertain = set_sizes != 1
-        else:
-            uncertain = (self.uncertain_low <= p_domain) & (p_domain < self.uncertain_high)
         won = top >= d  # a rejection column won
         rejected = won | ((p_domain if scores is None else scores) < self.threshold)
+        if set_sizes is not None:
+            uncertain = set_sizes != 1
+        elif self.error_model is not None:
+            uncertain = self.error_model.flags(p, np.where(rejected, d, top_domain))
+        else:
+            uncertain = (self.uncertain_low <= p_domain) & (p_domain < self.uncertain_high)
         reason = rejected.astype(np.int64)  # 0 in-domain, 1 out-of-domain
         if self.background:
             column = p[:, d:].argmax(axis=1)

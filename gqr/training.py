@@ -19,6 +19,7 @@ from gqr.errors import DataFormatError, InvalidInputError
 from gqr.guard import GuardRule, ood_scores
 from gqr.router import Router
 from gqr.text import clean, normalize_for_dedup
+from gqr.uncertainty import ErrorModel, fit_error_model
 
 __all__ = ["TrainConfig", "TrainedRouter", "TrainingSet", "background_bias", "domain_bias", "train_router",
            "uncertain_band", "unsafe_floor"]
@@ -51,6 +52,8 @@ class TrainConfig:
     threshold may reject. The uncertain zone is the band of top domain probability that holds
     the most held-out errors while flagging at most ``uncertain_share`` of held-out rows
     (``uncertain_band``); with ``uncertain_share=0`` it is ``threshold ± uncertain_margin``.
+    ``uncertain_errors`` replaces that band by a model of the router's errors fitted on the
+    held-out rows (``gqr.uncertainty``), flagging the same share: it holds more of the errors.
     ``source_power``: a row's weight within its class goes as ``1 / rows_of_its_source **
     source_power`` (0 = every row alike, 1 = every source alike). ``balance_background``
     shifts every background logit by one amount chosen on the held-out rows to maximise the
@@ -67,6 +70,7 @@ class TrainConfig:
     method: str = "msp"
     uncertain_margin: float = 0.15
     uncertain_share: float = 0.10
+    uncertain_errors: bool = True
     max_background_weight: float = 1.0
     source_power: float = 0.5
     balance_background: bool = True
@@ -282,11 +286,17 @@ def train_router(
     chosen = methods[config.method]
     low = max(0.0, chosen["threshold"] - config.uncertain_margin) if config.method == "msp" else 0.0
     high = min(1.0, chosen["threshold"] + config.uncertain_margin) if config.method == "msp" else 0.0
+    error_model: ErrorModel | None = None
     if config.method == "msp" and config.uncertain_share > 0:
-        wrong = _guard_predictions(scores_for(config.method), probs, n_domains, chosen["threshold"]) != np.where(
-            val_y < n_domains, val_y, -1)
+        guarded = _guard_predictions(scores_for(config.method), probs, n_domains, chosen["threshold"])
+        wrong = guarded != np.where(val_y < n_domains, val_y, -1)
         low, high, capture = uncertain_band(probs[:, :n_domains].max(axis=1), wrong, config.uncertain_share)
         metrics["uncertain_zone"] = capture
+        if config.uncertain_errors:
+            outcomes = np.where(guarded >= 0, guarded, n_domains)
+            error_model, capture = fit_error_model(probs, outcomes, wrong, n_domains, config.uncertain_share)
+            if error_model is not None:
+                metrics["uncertain_zone"] = capture | {"model": "errors", "band": [low, high]}
     guard = GuardRule(
         labels=tuple(columns[:n_domains]),
         background=background,
@@ -297,6 +307,7 @@ def train_router(
         uncertain_high=high,
         conformal=conformal_quantiles(probs, val_y),
         logit_bias=tuple(float(b) for b in bias) if bias.any() else (),
+        error_model=error_model,
     )
     if config.unsafe_fpr > 0 and Reason.UNSAFE.value in background:
         called = np.asarray([d.reason is Reason.UNSAFE for d in guard.decide(val_logits, probs)])

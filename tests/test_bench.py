@@ -90,8 +90,12 @@ def test_rows_agree_with_the_guard_rule(tiny: BenchmarkResult) -> None:
     assert np.all(rows.p_domain[accepted] >= m.guard["threshold"] - 1e-6)
     assert not rows.background[accepted].any()
     assert np.array_equal(rows.pred[accepted], rows.top_domain[accepted])
-    band = (rows.p_domain >= m.guard["uncertain_low"] - 1e-6) & (rows.p_domain < m.guard["uncertain_high"] + 1e-6)
-    assert not rows.uncertain[~band].any()
+    if m.guard.get("error_model"):  # the zone of the router's error model: some rows, mostly wrong ones
+        assert 0.0 < rows.uncertain.mean() <= 0.3
+        assert rows.uncertain[~rows.correct].mean() > rows.uncertain[rows.correct].mean()
+    else:
+        band = (rows.p_domain >= m.guard["uncertain_low"] - 1e-6) & (rows.p_domain < m.guard["uncertain_high"] + 1e-6)
+        assert not rows.uncertain[~band].any()
     assert np.all((rows.confidence > 0) & (rows.confidence <= 1 + 1e-6))
     assert not rows.judged.any()
 

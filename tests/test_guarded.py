@@ -26,9 +26,10 @@ QUERIES = [
 
 
 def _all_uncertain(artifact: Path, **options: object) -> Router:
-    """A router whose uncertain zone covers every query, so each one reaches the policy."""
+    """A router whose uncertain zone (a band, not the error model) covers every query, so each
+    one reaches the policy."""
     router = Router.load(artifact, **options)  # type: ignore[arg-type]
-    router.guard = replace(router.guard, uncertain_low=0.0, uncertain_high=1.01)
+    router.guard = replace(router.guard, uncertain_low=0.0, uncertain_high=1.01, error_model=None)
     return router
 
 
@@ -111,15 +112,15 @@ def test_reject_and_accept_policies(svm_artifact: Path) -> None:
 def test_confident_queries_never_reach_the_judge(svm_artifact: Path, server: FakeLLMServer) -> None:
     with _judge(server.base_url) as judge:
         router = Router.load(svm_artifact, uncertain="judge", judge=judge)
-        router.guard = replace(router.guard, uncertain_low=0.0, uncertain_high=0.0)
+        router.guard = replace(router.guard, uncertain_low=0.0, uncertain_high=0.0, error_model=None)
         router.route_batch(QUERIES)
     assert server.requests == []
 
 
 def test_only_uncertain_queries_reach_the_judge(svm_artifact: Path, small_corpus, server: FakeLLMServer) -> None:  # type: ignore[no-untyped-def]
-    """With the model's own uncertain band, mixed real rows: one judge request per uncertain row."""
+    """With the model's own uncertain zone (its error model), mixed real rows: one judge request per uncertain row."""
     plain = Router.load(svm_artifact)
-    assert plain.guard.uncertain_low < plain.guard.uncertain_high  # a real, non-empty band
+    assert plain.guard.error_model is not None  # the zone training fits
     decisions = plain.route_batch(small_corpus.val_texts)
     confident = [t for t, d in zip(small_corpus.val_texts, decisions) if not d.uncertain][:4]
     uncertain = [t for t, d in zip(small_corpus.val_texts, decisions) if d.uncertain][:3]

@@ -57,7 +57,7 @@ def bench(
         Optional[str],
         typer.Option(help="Escalate this band of top domain probability: LOW,HIGH, or 'auto' to choose it on the "
                      "validation split (best validation GQR of router + judge with at most 10% escalated); default: "
-                     "the model's own uncertain band."),
+                     "the model's own uncertain zone (its error model, or its band)."),
     ] = None,
     judge_max_calls: Annotated[
         Optional[int],

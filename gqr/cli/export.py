@@ -43,8 +43,9 @@ def inspect(
     typer.echo(f"model     {model}  (backend {m['backend']}, gqr {m.get('gqr_version')}, format {m['format_version']})")
     typer.echo(f"domains   {', '.join(g.labels)}")
     typer.echo(f"rejects   {', '.join(g.background) or '(threshold only)'}")
-    typer.echo(f"guard     {g.method} threshold {g.threshold:.4f}, temperature {g.temperature:.4f}, "
-               f"uncertain [{g.uncertain_low:.3f}, {g.uncertain_high:.3f})")
+    zone = (f"uncertain when P(wrong) >= {g.error_model.cut:.3f} (error model)" if g.error_model
+            else f"uncertain [{g.uncertain_low:.3f}, {g.uncertain_high:.3f})")
+    typer.echo(f"guard     {g.method} threshold {g.threshold:.4f}, temperature {g.temperature:.4f}, {zone}")
     for name, entry in sorted(m["files"].items()):
         typer.echo(f"file      {name}  {entry['bytes'] / 1e6:.2f} MB  sha256 {entry['sha256'][:16]}...")
     val = m.get("training", {}).get("validation")

@@ -288,7 +288,7 @@ def measure_cascade(router: Any, scopes: Mapping[str, Mapping[str, tuple[Sequenc
     """Router alone vs router + judge on each scope (a name -> ``{set: (texts, truth)}``; the
     sets named in ``id_sets`` are in-domain, truth a domain; the others must be rejected,
     truth None), through the serving path: a ``Router`` with ``uncertain="judge"`` on the
-    same model, with the guard's uncertain band replaced by ``band`` when given.
+    same model, with the guard's uncertain zone replaced by the band ``band`` when given.
 
     ``judge`` is a ``JudgeClient`` for the router. Escalated rows are asked in one seeded
     random order over all scopes; rows the persistent cache already answered are always
@@ -303,8 +303,9 @@ def measure_cascade(router: Any, scopes: Mapping[str, Mapping[str, tuple[Sequenc
 
     say = progress or (lambda m: None)
     guard = router.guard
-    low, high = band if band is not None else (guard.uncertain_low, guard.uncertain_high)
-    banded = replace(guard, uncertain_low=float(low), uncertain_high=float(high))
+    # an explicit band replaces the model's own zone (its error model too)
+    banded = guard if band is None else replace(guard, uncertain_low=float(band[0]), uncertain_high=float(band[1]),
+                                                error_model=None)
     plain = type(router)(router.scorer, banded, uncertain="model", rules=router.rules, max_chars=router.max_chars,
                          info=router.info)
     cascade = plain.with_options(uncertain="judge", judge=judge)
@@ -345,7 +346,7 @@ def measure_cascade(router: Any, scopes: Mapping[str, Mapping[str, tuple[Sequenc
             if took is not None:
                 seconds.append(took)
         say(f"judge: {min(start + chunk, len(ask))}/{len(ask)} escalated rows decided")
-    result: dict[str, Any] = {"band": [float(low), float(high)], "seed": seed, "max_calls": max_calls,
+    result: dict[str, Any] = {"band": None if band is None else [float(band[0]), float(band[1])], "seed": seed, "max_calls": max_calls,
                               "escalated_rows": len(order), "asked": len(ask), "new_calls": new,
                               "call_seconds": _quantiles(seconds), "scopes": {}}
     merged: dict[str, dict[str, list[Any] | None]] = {}

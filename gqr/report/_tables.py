@@ -166,13 +166,17 @@ def calibration(results: dict[str, Any]) -> Table:
         g = m.get("guard") or {}
         band = (f"[{fmt(g.get('uncertain_low'), 2)}, {fmt(g.get('uncertain_high'), 2)})"
                 if g.get("uncertain_high") else DASH)
+        if g.get("error_model"):
+            band = f"error model, P(wrong) >= {fmt(g['error_model'].get('cut'), 2)}"
         rows.append([m["name"], fmt(cal.get("temperature")), fmt(cal.get("ece_before")), fmt(cal.get("ece_after")),
                      fmt(cal.get("ece_bench")), fmt(a.get("escalated_share")), str(g.get("method", DASH)),
                      fmt(g.get("threshold")), band])
     note = ("ECE (expected calibration error) before and after temperature scaling is measured on the "
             "training validation split (in-domain and outlier-pool rows). ECE on benchmark rows uses the "
             "calibrated confidence of the decision taken (route or rejection) on the primary ID set and the "
-            "OOD sets, which the calibration never saw. Uncertain share: rows a judge would be asked about.")
+            "OOD sets, which the calibration never saw. Uncertain share: rows a judge would be asked about. "
+            "Uncertain band: the zone of top domain probability, or the error model (gqr.uncertainty) that "
+            "replaces it.")
     return Table("calibration", "Calibration", columns, rows, note)
 
 
