@@ -244,7 +244,8 @@ def judge_rows(results: dict[str, Any]) -> Table | None:
         j, t = m.get("judge") or {}, (m.get("judge") or {}).get("timing") or {}
         esc, all_ = t.get("escalated") or {}, m.get("latency") or {}
         calls = j.get("call_seconds") or {}
-        lat.append(f"{m['name']}: band {j.get('band')}; all decisions p50 {_ms(all_.get('p50_us'))} ms, p99 "
+        zone = f"band {j['band']}" if j.get("band") else "the model's own uncertain zone"
+        lat.append(f"{m['name']}: {zone}; all decisions p50 {_ms(all_.get('p50_us'))} ms, p99 "
                    f"{_ms(all_.get('p99_us'))} ms; escalated p50 {_ms(esc.get('p50_us'))} ms, p99 {_ms(esc.get('p99_us'))} ms "
                    f"({t.get('escalated_queries', 0)} of {t.get('queries', 0)} timed queries, load {t.get('load')}); "
                    f"judge calls behind the table p50 {calls.get('p50_s', float('nan')):.1f} s, p99 "
