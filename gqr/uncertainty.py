@@ -97,6 +97,11 @@ def fit_error_model(probs: np.ndarray, outcomes: np.ndarray, wrong: np.ndarray, 
         X[rows, k * block.shape[1]:(k + 1) * block.shape[1]] = block[rows]
     fit = LogisticRegression(C=C, fit_intercept=False, max_iter=5000).fit(X, wrong)
     coef = fit.coef_[0].reshape(n_outcomes, block.shape[1])
+    rate = float(wrong.mean())
+    for k in range(n_outcomes):
+        if not (outcomes == k).any():  # never seen on validation: the overall error rate, not 0.5
+            coef[k] = 0.0
+            coef[k, 0] = math.log(rate / (1.0 - rate))
     cut = _cut(fit.predict_proba(X)[:, 1], max_share)
     model = ErrorModel(weights=tuple(tuple(float(x) for x in row[1:]) for row in coef),
                        bias=tuple(float(row[0]) for row in coef), cut=cut)

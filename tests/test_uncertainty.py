@@ -42,6 +42,16 @@ def test_error_model_finds_confident_errors_a_band_cannot() -> None:
     assert model.flags(np.array([row]), np.array([0]))[0] == model.flag(row, 0)
 
 
+def test_an_outcome_never_seen_gets_the_overall_error_rate() -> None:
+    probs, outcome, wrong = _confident_law_errors()
+    seen = outcome != 1  # no finance decision in validation
+    model, _ = fit_error_model(probs[seen], outcome[seen], wrong[seen], 2, 0.10)
+    assert model is not None and model.weights[1] == (0.0, 0.0, 0.0)
+    rate = wrong[seen].mean()
+    assert model.p_wrong(np.array([[0.1, 0.9, 0.0]]), np.array([1]))[0] == pytest.approx(rate)
+    assert not model.flag([0.1, 0.9, 0.0], 1)  # the overall rate is below the cut
+
+
 def test_nothing_to_learn_gives_no_model() -> None:
     probs, outcome, wrong = _confident_law_errors(300)
     assert fit_error_model(probs, outcome, np.zeros_like(wrong), 2, 0.10) == (None, {})
