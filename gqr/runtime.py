@@ -27,9 +27,25 @@ for _array in (_EMPTY_IDS, _EMPTY_VALUES):
 def session_runner(session: Any) -> Callable[[list[str], dict[str, np.ndarray], Any], list[np.ndarray]]:
     """``session.run``, or the C++ session's ``run`` under it when ONNX Runtime exposes one: the
     Python wrapper re-checks the input names and OrtValue ownership on every call (about 3 µs);
-    gqr feeds the two inputs it checked at load time, as numpy arrays, on the CPU provider."""
+    gqr feeds the two inputs it checked at load time, as numpy arrays, on the CPU provider.
+    The inner ``run`` is private to ONNX Runtime: it is used only after it answered one empty
+    row, and the choice is kept on the session."""
+    chosen = getattr(session, "_gqr_run", None)
+    if chosen is not None:
+        return chosen  # type: ignore[no-any-return]
+    run = session.run
     inner = getattr(getattr(session, "_sess", None), "run", None)
-    return inner if callable(inner) else session.run
+    if callable(inner):
+        try:
+            inner(list(OUTPUTS), {"ids": _EMPTY_IDS, "values": _EMPTY_VALUES}, None)
+            run = inner
+        except Exception:  # another ONNX Runtime release: its public run
+            pass
+    try:
+        session._gqr_run = run
+    except AttributeError:
+        pass
+    return run
 
 
 def run_session(session: Any, batch: SparseBatch, outputs: Sequence[str] = OUTPUTS) -> list[np.ndarray]:

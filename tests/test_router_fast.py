@@ -83,6 +83,30 @@ def test_score_one_equals_scores(shipped: Router, svm_artifact: Path) -> None:
             assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(one, many))
 
 
+def test_a_private_run_that_fails_falls_back_to_the_public_one(shipped: Router) -> None:
+    """ONNX Runtime's inner ``run`` is private: if a release changes it, gqr uses ``session.run``."""
+    from gqr.runtime import session_runner
+
+    session = shipped.scorer.session  # type: ignore[attr-defined]
+    assert session_runner(session) is session._gqr_run  # chosen once, kept on the session
+
+    class Broken:
+        def run(self, *args: Any) -> Any:
+            raise TypeError("run() takes 2 positional arguments")
+
+    class Session:
+        _sess = Broken()
+
+        def run(self, names: list[str], feeds: dict[str, np.ndarray], options: Any = None) -> list[np.ndarray]:
+            return session.run(names, feeds, options)
+
+    fake = Session()
+    run = session_runner(fake)
+    assert run == fake.run
+    logits, probs = run(["logits", "probabilities"], {"ids": np.array([[5]]), "values": np.array([[1.0]], np.float32)})
+    assert probs.shape == (1, len(shipped.columns))
+
+
 def _probabilities(n: int, k: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     p = rng.dirichlet(np.full(k, 0.5), size=n).astype(np.float32)
