@@ -38,7 +38,7 @@ from gqr.metrics import (
 )
 from gqr.report._write import RESULTS_FORMAT
 from gqr.router import Router
-from gqr.runtime import OUTPUTS, OnnxScorer
+from gqr.runtime import OnnxScorer
 from gqr.text import clean
 from gqr.training import TrainConfig, TrainingSet, train_router
 
@@ -274,9 +274,9 @@ def _latency(router: Router, queries: Sequence[str], repeats: int,
 
 
 def stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict[str, float]:
-    """p50 of the two stages of one query, timed one after the other as ``route`` runs them:
-    ``featurize_p50_us`` (numpy, text to graph inputs) and ``onnx_p50_us`` (the ONNX Runtime
-    call alone). Empty for a scorer that is not an ONNX session."""
+    """p50 of the two stages of one query, timed one after the other as ``route`` runs them
+    (``OnnxScorer.score_one``): ``featurize_p50_us`` (numpy, text to graph inputs) and
+    ``onnx_p50_us`` (the ONNX Runtime call alone). Empty for a scorer that is not an ONNX session."""
     scorer = router.scorer
     if not isinstance(scorer, OnnxScorer):
         return {}
@@ -292,9 +292,9 @@ def stage_latency(router: Router, queries: Sequence[str], repeats: int) -> dict[
     for _ in range(repeats):
         for text in texts:
             t0 = time.perf_counter()
-            feeds = scorer.featurize([text]).onnx_feeds()
+            feeds = scorer.feeds_one(text)
             t1 = time.perf_counter()
-            scorer.session.run(list(OUTPUTS), feeds)
+            scorer.run_feeds(feeds)
             featurize.append(t1 - t0)
             onnx.append(time.perf_counter() - t1)
     return {"featurize_p50_us": latency_summary(featurize)["p50_us"], "onnx_p50_us": latency_summary(onnx)["p50_us"]}

@@ -136,18 +136,24 @@ class OnnxScorer:
         logits, probs = run_session(self.session, self.featurize(texts))
         return logits, probs
 
-    def score_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """``scores([text])``, the same arrays, without building a one-row ``SparseBatch``."""
+    def feeds_one(self, text: str) -> dict[str, np.ndarray]:
+        """The graph inputs of one text, without building a one-row ``SparseBatch``."""
         one = self._one
         if one is None:
-            feeds = self.featurize([text]).onnx_feeds()
-        else:
-            ids, values = one(text)
-            if ids.size:  # SparseBatch.padded of one row: no padding
-                feeds = {"ids": ids.reshape(1, -1), "values": values.reshape(1, -1)}
-            else:
-                feeds = {"ids": _EMPTY_IDS, "values": _EMPTY_VALUES}
+            return self.featurize([text]).onnx_feeds()
+        ids, values = one(text)
+        if ids.size:  # SparseBatch.padded of one row: no padding
+            return {"ids": ids.reshape(1, -1), "values": values.reshape(1, -1)}
+        return {"ids": _EMPTY_IDS, "values": _EMPTY_VALUES}
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, probabilities) of graph inputs, through the runner chosen at load."""
         logits, probs = self._run(self._outputs, feeds, None)
+        return logits, probs
+
+    def score_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """``scores([text])``, the same arrays: ``run_feeds(feeds_one(text))``."""
+        logits, probs = self._run(self._outputs, self.feeds_one(text), None)
         return logits, probs
 
     def info(self) -> dict[str, Any]:
