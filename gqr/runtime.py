@@ -152,9 +152,8 @@ class OnnxScorer:
         return logits, probs
 
     def score_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """``scores([text])``, the same arrays: ``run_feeds(feeds_one(text))``."""
-        logits, probs = self._run(self._outputs, self.feeds_one(text), None)
-        return logits, probs
+        """``scores([text])``, the same arrays, without building a one-row ``SparseBatch``."""
+        return self.run_feeds(self.feeds_one(text))
 
     def info(self) -> dict[str, Any]:
         return {"providers": self.session.get_providers()}

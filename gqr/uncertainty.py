@@ -55,15 +55,18 @@ class ErrorModel:
         z = self.bias[outcome] + sum(w * p for w, p in zip(self.weights[outcome], probs_row))
         return z >= self._cut_logit
 
-    def p_wrong(self, probs: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
-        """Estimated chance that each decision is wrong ([n] floats)."""
+    def _logits(self, probs: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
         w = np.asarray(self.weights, dtype=np.float64)[outcomes]
-        z = np.asarray(self.bias, dtype=np.float64)[outcomes] + np.einsum("ij,ij->i", w, np.asarray(probs, np.float64))
-        return 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(self.bias, dtype=np.float64)[outcomes] + np.einsum("ij,ij->i", w, np.asarray(probs, np.float64))
 
     def flags(self, probs: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
-        """Which decisions are uncertain ([n] bools); ``outcomes`` as in the class docstring."""
-        return self.p_wrong(probs, outcomes) >= self.cut
+        """Which decisions are uncertain ([n] bools); ``outcomes`` as in the class docstring.
+        Compared in logit space, as ``flag`` is."""
+        return self._logits(probs, outcomes) >= self._cut_logit
+
+    def p_wrong(self, probs: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
+        """Estimated chance that each decision is wrong ([n] floats)."""
+        return 1.0 / (1.0 + np.exp(-self._logits(probs, outcomes)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"weights": [list(w) for w in self.weights], "bias": list(self.bias), "cut": self.cut}

@@ -82,7 +82,8 @@ def test_trained_router_flags_by_its_error_model(trained_svm, svm_artifact, smal
     expected = guard.error_model.flags(probs.astype(np.float32).astype(np.float64), outcome)
     assert [d.uncertain for d in decisions] == expected.tolist()
     assert [router.route(t).uncertain for t in texts] == expected.tolist()  # one query at a time: same flags
-    # rules and small talk do not change which model decisions are doubted; the band is kept for reference
+    # (none of these rows is small talk or matches a rule, which would replace the decision)
+    # the band stays in the manifest for reference
     assert 0.0 <= guard.uncertain_low <= guard.uncertain_high <= 1.0
 
 

@@ -243,8 +243,9 @@ def choose_cascade_zone(router: Any, validation: Any, judge: Any, *, max_share: 
     cascade's validation GQR with at most ``max_share`` of the validation rows escalated.
 
     Returns ``choose_band``'s result plus ``router`` (the router alone), ``current`` (the
-    cascade with the router's own band) and ``calls``. Store the band with
-    ``dataclasses.replace(guard, uncertain_low=..., uncertain_high=...)`` at training time.
+    cascade with the router's own uncertain zone: its error model, or its band) and ``calls``.
+    Store the band with ``dataclasses.replace(guard, uncertain_low=..., uncertain_high=...,
+    error_model=None)`` at training time.
     """
     say = progress or (lambda m: None)
     texts: list[str] = []
@@ -273,9 +274,9 @@ def choose_cascade_zone(router: Any, validation: Any, judge: Any, *, max_share: 
         f"({sum(hits)} from the cache)")
     calls = judge_rows(rows, pick, texts, truth, judge,
                        progress=lambda done, total: say(f"judged {done}/{total}") if done % 64 == 0 else None)
-    guard = router.guard
     chosen = choose_band(rows, max_share, region=region)
-    current = cascade_scores(rows, guard.uncertain_low, guard.uncertain_high, prior_weight=chosen["prior_weight"])
+    own = np.asarray([d.uncertain and d.reason.value != "invalid_input" for d in decisions], dtype=bool)
+    current = cascade_scores(rows, 0.0, 0.0, escalated=own, prior_weight=chosen["prior_weight"])
     return {**chosen, "current": current, "calls": calls, "rows": len(rows), "sample": len(sample),
             "per_group": dict(per_group) if isinstance(per_group, Mapping) else per_group, "seed": seed}
 
