@@ -161,6 +161,19 @@ def test_onnx_matches_decision_function(trained, small_corpus, parity_texts) -> 
     assert (onnx_logits.argmax(axis=1) == python_logits.argmax(axis=1)).all()
 
 
+def test_graph_stores_one_number_a_class_per_input_row(trained, small_corpus) -> None:  # type: ignore[no-untyped-def]
+    """The mean and the output layer are folded: the graph's table is [rows, classes], not
+    [rows, dim] plus the output matrix, and it still gives fastText's logits."""
+    clf, _ = trained
+    model = clf.to_onnx()
+    shapes = sorted(tuple(t.dims) for t in model.graph.initializer if len(t.dims) == 2)
+    assert shapes == [(clf.input_matrix_.shape[0], len(small_corpus.classes))]  # type: ignore[union-attr]
+    assert clf.dim > len(small_corpus.classes)  # so the folded table is the smaller one
+    texts = small_corpus.val_texts[:50]
+    hidden_logits = clf.hidden(texts) @ clf.output_matrix_.T  # type: ignore[union-attr]
+    np.testing.assert_allclose(clf.decision_function(texts), hidden_logits, atol=1e-5)
+
+
 def test_from_spec_round_trip(trained, parity_texts) -> None:  # type: ignore[no-untyped-def]
     clf, _ = trained
     spec = json.loads(json.dumps(clf.featurizer_spec()))

@@ -2,10 +2,14 @@
 
 The ``.bin`` model never leaves ``fit``: its input matrix, output matrix, vocabulary and
 settings are copied into numpy arrays, and ``gqr.features.fasttext`` recomputes fastText's
-input ids in numpy. The graph is then exactly fastText's forward pass::
+input ids in numpy. The graph is fastText's forward pass::
 
-    hidden = mean of input rows (Gather * weights, scatter-add per query)
+    hidden = mean of input rows
     logits = hidden @ output_matrix.T          (softmax loss: probabilities = softmax(logits))
+
+with the two linear steps folded into one: ``logits`` is the mean of the rows of
+``input_matrix @ output_matrix.T`` (``class_rows``), so the graph gathers one number a class
+per feature instead of ``dim`` numbers (a smaller artifact, a cheaper gather).
 
 Input rows that no training line touched (random initialisation, never updated) are
 dropped to keep the artifact small; see ``FastTextFeaturizer``.
@@ -79,6 +83,7 @@ class FastTextClassifier:
         self.thread = thread
         self.input_matrix_: np.ndarray | None = None
         self.output_matrix_: np.ndarray | None = None
+        self.class_rows_: np.ndarray | None = None  # input_matrix_ @ output_matrix_.T
         self.featurizer_: FastTextFeaturizer | None = None
         self.val_accuracy_: float | None = None
 
@@ -163,6 +168,7 @@ class FastTextClassifier:
         for row, label in enumerate(labels):
             columns[int(label[len(LABEL_PREFIX) :])] = out[row]
         self.output_matrix_ = columns
+        self.class_rows_ = np.ascontiguousarray(self.input_matrix_ @ columns.T, dtype=np.float32)
         self.featurizer_ = FastTextFeaturizer(
             vocab, bucket=args.bucket, minn=args.minn, maxn=args.maxn, word_ngrams=args.wordNgrams, kept_buckets=used
         )
@@ -180,10 +186,11 @@ class FastTextClassifier:
         return np.asarray(batch.to_csr(self.input_matrix_.shape[0]) @ self.input_matrix_, dtype=np.float32)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        check_fitted(self, "output_matrix_")
-        assert self.output_matrix_ is not None
-        logits: np.ndarray = self.hidden(texts) @ self.output_matrix_.T
-        return logits
+        """fastText's logits, as the graph computes them: the mean of ``class_rows_``."""
+        check_fitted(self, "class_rows_")
+        assert self.class_rows_ is not None
+        batch = self.featurize(texts)
+        return np.asarray(batch.to_csr(self.class_rows_.shape[0]) @ self.class_rows_, dtype=np.float32)
 
     # -- export -------------------------------------------------------------------------------
     def featurizer_spec(self) -> dict[str, Any]:
@@ -197,9 +204,8 @@ class FastTextClassifier:
         return self.featurizer_.files()
 
     def to_onnx(self) -> Any:
-        check_fitted(self, "output_matrix_")
-        assert self.input_matrix_ is not None and self.output_matrix_ is not None
+        check_fitted(self, "class_rows_")
+        assert self.class_rows_ is not None
         g = GraphBuilder("gqr_fasttext")
-        hidden = g.sparse_matmul(self.input_matrix_, "values")
-        logits = g.op("MatMul", [hidden, g.const(np.ascontiguousarray(self.output_matrix_.T), "output_matrix_T")])
-        return g.finish(logits, self.output_matrix_.shape[0])
+        logits = g.sparse_matmul(self.class_rows_, "values", hint="class_rows")
+        return g.finish(logits, self.class_rows_.shape[1])

@@ -173,15 +173,12 @@ class HybridSVMClassifier:
         g = GraphBuilder("gqr_svm_minilm")
         n_features = self._hashing.n_features
         k, dims = self.coef_embed_.shape
-        # hashed n-grams: TF-IDF, then the SVM's n-gram weights; IDF and weights share one
-        # table [n_features + 1, 1 + k], so each id costs one gather
+        # hashed n-grams: TF-IDF, then the SVM's n-gram weights; row n_features (zero IDF and
+        # weights) takes the clipped token ids
         hashed_ids = g.op("Min", ["ids", g.const(np.int64(n_features))])
-        ngrams = np.hstack([self.idf_[:, None], self.coef_hashed_.T])
-        ngrams = np.vstack([ngrams, np.zeros((1, 1 + k), np.float16)])
-        rows = g.gather_rows(ngrams, hashed_ids, "ngram_idf_W")
-        idf, coef = g.op("Split", [rows, g.const(np.array([1, k], np.int64))], n_out=2, axis=2)
-        weights = g.tfidf(g.op("Squeeze", [idf, g.axes(2)]))
-        scores = g.weighted_rows(coef, weights)
+        idf = np.append(self.idf_, np.float16(0))
+        coef = np.vstack([self.coef_hashed_.T, np.zeros((1, k), np.float16)])
+        scores = g.tfidf_matmul(idf, coef, hashed_ids)
         # tokens: unit-length sum of static vectors (= unit-length mean), then the SVM's weights
         tok_ids, tok_values = _token_columns(g, n_features)
         table = np.vstack([np.zeros((1, dims), np.float16), self.table_])

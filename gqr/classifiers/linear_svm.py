@@ -67,7 +67,6 @@ class LinearSVMClassifier(HashedNgrams):
         check_fitted(self, "coef_")
         assert self.coef_ is not None and self.intercept_ is not None and self.idf_ is not None
         g = GraphBuilder("gqr_linear_svm")
-        w = g.tfidf(self.idf_)
-        scores = g.sparse_matmul(self.coef_.T.copy(), w)
+        scores = g.tfidf_matmul(self.idf_, np.ascontiguousarray(self.coef_.T, dtype=np.float32))
         out = g.op("Add", [scores, g.const(self.intercept_, "b")])
         return g.finish(out, self.coef_.shape[0])

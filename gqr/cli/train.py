@@ -16,8 +16,8 @@ from gqr.cli._common import (
     check_model_out,
     ensure_writable_dir,
     load_bench,
-    say,
     require_training,
+    say,
     usage_error,
     warn,
 )

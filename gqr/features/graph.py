@@ -65,6 +65,16 @@ class GraphBuilder:
         w = self.op("Where", [present, self.op("Mul", [tf, idf]), self.const(np.float32(0.0))])
         return self.unit_rows(w)
 
+    def tfidf_matmul(self, idf: np.ndarray, weights: np.ndarray, ids: str = "ids") -> str:
+        """``tfidf(idf) @ weights`` -> [n, k]. The IDF and the weights of an id are one row of a
+        [rows, 1 + k] table (stored in ``weights``' dtype), so each id costs one gather: the
+        gather is a graph's costliest node, paid per id, mostly in cache misses."""
+        k = weights.shape[1]
+        table = np.hstack([np.asarray(idf, np.float32)[:, None].astype(weights.dtype), weights])
+        rows = self.gather_rows(table, ids, "idf_W")
+        idf_rows, coef = self.op("Split", [rows, self.const(np.array([1, k], np.int64))], n_out=2, axis=2)
+        return self.weighted_rows(coef, self.tfidf(self.op("Squeeze", [idf_rows, self.axes(2)])))
+
     def unit_rows(self, x: str) -> str:
         """``x`` [n, w] divided by its row norm; an all-zero row stays zero (one node, where
         Mul/ReduceSum/Max/Sqrt/Div took five: ONNX Runtime pays about a microsecond a node)."""
@@ -79,9 +89,9 @@ class GraphBuilder:
             rows = self.op("Cast", [rows], to=self.onnx.TensorProto.FLOAT)
         return rows
 
-    def sparse_matmul(self, weights: np.ndarray, values: str, ids: str = "ids") -> str:
+    def sparse_matmul(self, weights: np.ndarray, values: str, ids: str = "ids", hint: str = "W") -> str:
         """``X @ weights`` for the padded sparse X given by (``ids``, ``values``) -> [n, k]."""
-        return self.weighted_rows(self.gather_rows(weights, ids), values)
+        return self.weighted_rows(self.gather_rows(weights, ids, hint), values)
 
     def weighted_rows(self, rows: str, values: str) -> str:
         """``sum_j values[i, j] * rows[i, j, :]`` as a batched MatMul -> [n, k]."""
