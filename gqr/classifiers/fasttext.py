@@ -179,18 +179,22 @@ class FastTextClassifier:
         assert self.featurizer_ is not None
         return self.featurizer_(texts)
 
+    def _mean_rows(self, texts: Sequence[str], matrix: np.ndarray) -> np.ndarray:
+        """Each text's average of the rows of ``matrix`` at its input ids (fastText's mean)."""
+        batch = self.featurize(texts)
+        return np.asarray(batch.to_csr(matrix.shape[0]) @ matrix, dtype=np.float32)
+
     def hidden(self, texts: Sequence[str]) -> np.ndarray:
         """fastText's hidden vectors (the average of each text's input rows), [n, dim]."""
-        batch = self.featurize(texts)
+        check_fitted(self, "input_matrix_")
         assert self.input_matrix_ is not None
-        return np.asarray(batch.to_csr(self.input_matrix_.shape[0]) @ self.input_matrix_, dtype=np.float32)
+        return self._mean_rows(texts, self.input_matrix_)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """fastText's logits, as the graph computes them: the mean of ``class_rows_``."""
         check_fitted(self, "class_rows_")
         assert self.class_rows_ is not None
-        batch = self.featurize(texts)
-        return np.asarray(batch.to_csr(self.class_rows_.shape[0]) @ self.class_rows_, dtype=np.float32)
+        return self._mean_rows(texts, self.class_rows_)
 
     # -- export -------------------------------------------------------------------------------
     def featurizer_spec(self) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class GraphBuilder:
     def tfidf_matmul(self, idf: np.ndarray, weights: np.ndarray, ids: str = "ids") -> str:
         """``tfidf(idf) @ weights`` -> [n, k]. The IDF and the weights of an id are one row of a
         [rows, 1 + k] table (stored in ``weights``' dtype), so each id costs one gather: the
-        gather is a graph's costliest node, paid per id, mostly in cache misses."""
+        gather is a graph's costliest node, and its cost is paid per id."""
         k = weights.shape[1]
         table = np.hstack([np.asarray(idf, np.float32)[:, None].astype(weights.dtype), weights])
         rows = self.gather_rows(table, ids, "idf_W")
