@@ -11,20 +11,26 @@ which is what a short query costs) is paid as few times as possible:
   ``B`` are taken at each row's own positions, so every hash equals the row-alone one), and
   ``(row, id)`` pairs are counted with one sort.
 
-``tests/test_features.py`` and ``scripts/feature_parity.py`` check it against the reference.
+Where the C kernel ``_ngrams.c`` was built at install (``setup.py``; optional, so installing
+needs no compiler), it computes the keys of the hashing step in one loop over the code points,
+and numpy only counts them; without it, the numpy code below computes the same keys.
+``tests/test_fast_features.py`` and ``scripts/feature_parity.py`` check both against the reference.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 
 from gqr.features.batch import SparseBatch
 from gqr.features.hashing import _CACHED_LEN, _INV_POW, _MAX_LEN, _POW, _PRIME, HashingConfig, _normalise
 
-__all__ = ["batch_keys", "count_keys", "hash_one", "hash_texts_fast", "row_ids"]
+__all__ = ["KERNEL", "batch_keys", "count_keys", "hash_one", "hash_texts_fast", "row_ids"]
 
 _P = int(_PRIME)
 _POW_I64 = _POW.astype(np.int64)
@@ -32,11 +38,35 @@ _INV31 = (_INV_POW * np.uint64(31) % _PRIME).astype(np.int64)  # B**-a * 31 (mod
 _POW_AT = np.concatenate(([0], _POW_I64))  # B**j at index j + 1 (row_ids' shifted code points)
 _SHORT = 2048  # up to this many code points, sum(cp * B**j) fits int64 before one modulo
 _WORD_KIND = 100  # word k-grams have kind 100 + k, character k-grams kind k (as in the reference)
+_KERNEL_VERSION = 1  # _ngrams.c's VERSION: a stale build is not used
 _CHUNK_CHARS = 1 << 18  # a batch is hashed in slices of about this many code points (bounds memory)
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 _EMPTY_F32 = np.empty(0, dtype=np.float32)
 for _array in (_POW_I64, _INV31, _POW_AT):
     _array.setflags(write=False)
+
+
+def _load_kernel() -> ModuleType | None:
+    """The compiled kernel (``_ngrams.c``), built at install when a C compiler was there; None
+    (numpy computes the same keys) when it is missing or was built from other sources."""
+    try:
+        kernel = importlib.import_module("gqr.features._ngrams")
+    except ImportError:
+        problem = "is not built (no C compiler at install?)"
+    else:
+        if getattr(kernel, "VERSION", None) == _KERNEL_VERSION and kernel.MAX_LEN >= _MAX_LEN:
+            return kernel
+        problem = "was built from other sources than this gqr's"
+    logging.getLogger("gqr").warning(
+        "gqr's compiled n-gram kernel %s: hashing with numpy, the same features, slower. "
+        "Reinstall gqr (pip install -e .) with a C compiler (gcc, clang) for the fast path.",
+        problem,
+    )
+    return None
+
+
+#: the compiled kernel, or None: numpy computes the same keys
+KERNEL = _load_kernel()
 
 
 def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -109,6 +139,14 @@ def row_ids(text: str, config: HashingConfig) -> np.ndarray:
     """Every n-gram id of one text, with repeats (``hashing._row_ids``, in another order)."""
     s, tokens = _normalise(text)
     s = s[:_MAX_LEN]
+    if KERNEL is not None:
+        (clo, chi), (wlo, whi) = config.char_ngrams, config.word_ngrams
+        return np.frombuffer(KERNEL.keys([s], config.n_features, clo, chi, wlo, whi, 0, 0), dtype=np.int64)
+    return _numpy_row_ids(s, tokens, config)
+
+
+def _numpy_row_ids(s: str, tokens: list[str], config: HashingConfig) -> np.ndarray:
+    """``row_ids`` of the normalised, cut string ``s`` with numpy."""
     # a leading code point 0 makes the product its own prefix array: prefix[0] = 0 * _POW_AT[0]
     prefix = np.frombuffer(("\0" + s).encode("utf-32-le"), dtype=np.uint32)
     n = prefix.size - 1
@@ -156,16 +194,23 @@ def batch_keys(texts: Sequence[str], config: HashingConfig, stride: int, offset:
         has_tokens.append(bool(tokens))
         size += len(s)
         if size >= _CHUNK_CHARS or row == len(texts) - 1:
-            rows, ids = _chunk_ids(strings, np.array(has_tokens), config)
-            rows += first
-            rows *= stride
-            rows += offset
-            keys.append(rows + ids)
+            keys.append(_chunk_keys(strings, has_tokens, config, stride, first * stride + offset))
             first, size = row + 1, 0
             strings, has_tokens = [], []
     if not keys:
         return _EMPTY_I64
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
+
+
+def _chunk_keys(strings: list[str], has_tokens: list[bool], config: HashingConfig, stride: int, base: int) -> np.ndarray:
+    """``base + row * stride + id`` of every n-gram of ``strings`` (normalised and cut)."""
+    (clo, chi), (wlo, whi) = config.char_ngrams, config.word_ngrams
+    if KERNEL is not None:
+        return np.frombuffer(KERNEL.keys(strings, config.n_features, clo, chi, wlo, whi, stride, base), dtype=np.int64)
+    rows, ids = _chunk_ids(strings, np.array(has_tokens), config)
+    rows *= stride
+    rows += base
+    return rows + ids
 
 
 def _chunk_ids(strings: list[str], has_tokens: np.ndarray, config: HashingConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,214 @@
+/* The compiled kernel of gqr.features.hashing_fast: hashed n-gram keys of normalised strings.
+ *
+ * The same polynomial hash as gqr.features.hashing (its Python reference is the specification):
+ * over the code points cp[0..n) of a normalised string s,
+ *     prefix[i] = sum_{j<i} cp[j] * B^j (mod p),  p = 2^31 - 1, B = 1000003,
+ *     hash[a, b) = ((prefix[b] - prefix[a]) * B^-a * 31 + kind) mod p,
+ *     id = hash mod n_features,
+ * for every character k-gram (kind k) and every word k-gram (kind 100 + k; words are the runs
+ * between the spaces of s). Each key is row * stride + offset + id, in no particular order
+ * (callers sort and count). Built at install when a C compiler is there; gqr falls back to
+ * numpy otherwise, with the same keys. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define PRIME 2147483647ULL
+#define BASE 1000003ULL
+#define WORD_KIND 100
+/* the longest normalised string gqr hashes: 4 * MAX_CHARS + 8 (gqr.features.hashing._MAX_LEN) */
+#define MAX_LEN 16008
+/* gqr.features.hashing_fast._KERNEL_VERSION: bumped with every change of what this file computes */
+#define VERSION 1
+
+static uint64_t powers[MAX_LEN + 1];   /* B^j mod p */
+static uint64_t inverse31[MAX_LEN + 1]; /* B^-j * 31 mod p */
+
+typedef struct {
+    int64_t n_features;
+    int char_lo, char_hi, word_lo, word_hi;
+} Config;
+
+static uint64_t pow_mod(uint64_t base, uint64_t exp) {
+    uint64_t acc = 1;
+    base %= PRIME;
+    while (exp) {
+        if (exp & 1) acc = acc * base % PRIME;
+        base = base * base % PRIME;
+        exp >>= 1;
+    }
+    return acc;
+}
+
+static void fill_tables(void) {
+    uint64_t inv = pow_mod(BASE, PRIME - 2), p = 1, q = 31;
+    for (int j = 0; j <= MAX_LEN; j++) {
+        powers[j] = p;
+        inverse31[j] = q;
+        p = p * BASE % PRIME;
+        q = q * inv % PRIME;
+    }
+}
+
+static inline int64_t key_of(const uint64_t *prefix, Py_ssize_t a, Py_ssize_t b, int kind, const Config *c,
+                             int64_t base) {
+    uint64_t h = (prefix[b] + PRIME - prefix[a]) % PRIME;
+    h = (h * inverse31[a] + (uint64_t)kind) % PRIME;
+    uint64_t nf = (uint64_t)c->n_features;
+    return base + (int64_t)((nf & (nf - 1)) == 0 ? (h & (nf - 1)) : (h % nf));
+}
+
+static Py_ssize_t count_char(Py_ssize_t n, const Config *c) {
+    Py_ssize_t total = 0;
+    if (c->char_hi)
+        for (int k = c->char_lo > 1 ? c->char_lo : 1; k <= c->char_hi; k++)
+            if (n >= k) total += n - k + 1;
+    return total;
+}
+
+static Py_ssize_t count_word(Py_ssize_t n, Py_ssize_t words, const Config *c) {
+    Py_ssize_t total = 0;
+    if (c->word_hi && n > 2) /* s == "  " holds no word */
+        for (int k = c->word_lo > 1 ? c->word_lo : 1; k <= c->word_hi; k++)
+            if (words >= k) total += words - k + 1;
+    return total;
+}
+
+/* Write the keys of one string into out (room checked by the caller); return how many. */
+static Py_ssize_t row_keys(PyObject *s, const Config *c, int64_t base, uint64_t *prefix, Py_ssize_t *spaces,
+                           int64_t *out) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), m = 0, w = 0;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    prefix[0] = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        Py_UCS4 cp = PyUnicode_READ(kind, data, j);
+        if (cp == 32) spaces[m++] = j;
+        prefix[j + 1] = (prefix[j] + (uint64_t)cp % PRIME * powers[j]) % PRIME;
+    }
+    if (c->char_hi)
+        for (int k = c->char_lo > 1 ? c->char_lo : 1; k <= c->char_hi; k++)
+            for (Py_ssize_t a = 0; a + k <= n; a++) out[w++] = key_of(prefix, a, a + k, k, c, base);
+    if (c->word_hi && n > 2)
+        for (int k = c->word_lo > 1 ? c->word_lo : 1; k <= c->word_hi; k++)
+            for (Py_ssize_t t = 0; t + k < m; t++)
+                out[w++] = key_of(prefix, spaces[t] + 1, spaces[t + k], WORD_KIND + k, c, base);
+    return w;
+}
+
+/* A str of at most MAX_LEN code points, none a lone surrogate (not text: the numpy path's
+ * UTF-32 encoding refuses it with the same UnicodeEncodeError). */
+static int check_string(PyObject *s) {
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "expected str, got %.80s", Py_TYPE(s)->tp_name);
+        return -1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(s) < 0) return -1;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (n > MAX_LEN) {
+        PyErr_Format(PyExc_ValueError, "normalised string longer than %d code points", MAX_LEN);
+        return -1;
+    }
+    int kind = PyUnicode_KIND(s);
+    if (kind == PyUnicode_1BYTE_KIND) return 0;
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t j = 0; j < n; j++) {
+        Py_UCS4 cp = PyUnicode_READ(kind, data, j);
+        if (cp >= 0xD800 && cp <= 0xDFFF) {
+            PyObject *exc = PyObject_CallFunction(PyExc_UnicodeEncodeError, "sOnns", "utf-32-le", s, j, j + 1,
+                                                  "surrogates not allowed");
+            if (exc != NULL) {
+                PyErr_SetObject(PyExc_UnicodeEncodeError, exc);
+                Py_DECREF(exc);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static Py_ssize_t count_spaces(PyObject *s) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), m = 0;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t j = 0; j < n; j++) m += PyUnicode_READ(kind, data, j) == 32;
+    return m;
+}
+
+static int parse_config(Config *c, long long n_features) {
+    if (n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "n_features must be positive");
+        return -1;
+    }
+    c->n_features = (int64_t)n_features;
+    return 0;
+}
+
+PyDoc_STRVAR(keys_doc,
+             "keys(strings, n_features, char_lo, char_hi, word_lo, word_hi, stride, offset) -> bytearray\n\n"
+             "int64 keys row * stride + offset + id of every n-gram of every normalised string.");
+
+static PyObject *keys(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *strings;
+    long long n_features, stride, offset;
+    Config c;
+    if (!PyArg_ParseTuple(args, "O!LiiiiLL", &PyList_Type, &strings, &n_features, &c.char_lo, &c.char_hi,
+                          &c.word_lo, &c.word_hi, &stride, &offset))
+        return NULL;
+    if (parse_config(&c, n_features) < 0) return NULL;
+    Py_ssize_t rows = PyList_GET_SIZE(strings), total = 0, longest = 0;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        PyObject *s = PyList_GET_ITEM(strings, r);
+        if (check_string(s) < 0) return NULL;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+        total += count_char(n, &c) + count_word(n, count_spaces(s) - 1, &c);
+        if (n > longest) longest = n;
+    }
+    PyObject *result = PyByteArray_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
+    uint64_t *prefix = malloc((size_t)(longest + 1) * sizeof(uint64_t));
+    Py_ssize_t *spaces = malloc((size_t)(longest + 1) * sizeof(Py_ssize_t));
+    if (result == NULL || prefix == NULL || spaces == NULL) {
+        free(prefix);
+        free(spaces);
+        Py_XDECREF(result);
+        return result == NULL ? NULL : PyErr_NoMemory();
+    }
+    int64_t *out = (int64_t *)PyByteArray_AS_STRING(result);
+    Py_ssize_t written = 0;
+    for (Py_ssize_t r = 0; r < rows; r++)
+        written += row_keys(PyList_GET_ITEM(strings, r), &c, (int64_t)r * stride + offset, prefix, spaces,
+                            out + written);
+    free(prefix);
+    free(spaces);
+    if (written != total) { /* cannot happen: the counts above are the loops' bounds */
+        Py_DECREF(result);
+        PyErr_SetString(PyExc_RuntimeError, "n-gram count mismatch");
+        return NULL;
+    }
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"keys", keys, METH_VARARGS, keys_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_ngrams", "Hashed n-gram keys (gqr.features.hashing_fast's compiled kernel).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__ngrams(void) {
+    fill_tables();
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && (PyModule_AddIntConstant(m, "MAX_LEN", MAX_LEN) < 0 ||
+                      PyModule_AddIntConstant(m, "VERSION", VERSION) < 0)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
