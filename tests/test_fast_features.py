@@ -85,8 +85,8 @@ def test_the_kernel_refuses_what_the_numpy_path_refuses() -> None:
     compiled = hashing_fast.KERNEL
     if compiled is None:
         pytest.skip("the compiled n-gram kernel is not built here")
-    with pytest.raises(ValueError, match="longer than"):
-        compiled.keys(["x" * (compiled.MAX_LEN + 1)], 256, 2, 5, 1, 2, 0, 0)
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        compiled.keys(["fine", "caf\udce9"], 256, 2, 5, 1, 2, 0, 0)
     with pytest.raises(TypeError, match="expected str, got bytes"):
         compiled.keys(["ok", b"bytes"], 256, 2, 5, 1, 2, 0, 0)
     with pytest.raises(TypeError):
@@ -94,6 +94,21 @@ def test_the_kernel_refuses_what_the_numpy_path_refuses() -> None:
     with pytest.raises(ValueError, match="n_features"):
         compiled.keys(["ok"], 0, 2, 5, 1, 2, 0, 0)
     assert compiled.keys([], 256, 2, 5, 1, 2, 0, 0) == bytearray()
+
+
+def test_the_kernel_splits_every_code_point_as_the_re_module_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel normalises in C: its digit, word and space classes must be ``re``'s on every
+    code point ("a" + c gives one token "ac", "a0", "a", or two, "a" and c, by c's class).
+    Compared with the numpy path, whose equality with the reference the tests above show."""
+    compiled = hashing_fast.KERNEL
+    if compiled is None:
+        pytest.skip("the compiled n-gram kernel is not built here")
+    code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    texts = [" ".join("a" + chr(c) for c in code_points[i : i + 1024]) for i in range(0, len(code_points), 1024)]
+    config = HashingConfig(word_ngrams=(1, 1), char_ngrams=(1, 1))
+    in_c = hashing_fast.hash_texts_fast(texts, config)
+    monkeypatch.setattr(hashing_fast, "KERNEL", None)
+    _same(in_c, hashing_fast.hash_texts_fast(texts, config))
 
 
 def _same(fast: SparseBatch, ref: SparseBatch) -> None:

@@ -1,14 +1,18 @@
-/* The compiled kernel of gqr.features.hashing_fast: hashed n-gram keys of normalised strings.
+/* The compiled kernel of gqr.features.hashing_fast: casefolded text -> hashed n-gram keys.
  *
- * The same polynomial hash as gqr.features.hashing (its Python reference is the specification):
- * over the code points cp[0..n) of a normalised string s,
+ * One pass per text does what gqr.features.hashing does (its Python reference is the
+ * specification): normalise (every decimal digit becomes "0"; the tokens of the regex
+ * \w+|[^\w\s] joined by single spaces, with a space at both ends; cut at MAX_LEN code points),
+ * then hash every n-gram of the normalised string s = cp[0..n) with the polynomial hash
  *     prefix[i] = sum_{j<i} cp[j] * B^j (mod p),  p = 2^31 - 1, B = 1000003,
  *     hash[a, b) = ((prefix[b] - prefix[a]) * B^-a * 31 + kind) mod p,
  *     id = hash mod n_features,
  * for every character k-gram (kind k) and every word k-gram (kind 100 + k; words are the runs
  * between the spaces of s). Each key is row * stride + offset + id, in no particular order
- * (callers sort and count). Built at install when a C compiler is there; gqr falls back to
- * numpy otherwise, with the same keys. */
+ * (callers sort and count). \w, \s and \d are the re module's: Py_UNICODE_ISALNUM or "_",
+ * Py_UNICODE_ISSPACE, Py_UNICODE_ISDECIMAL.
+ * Built at install when a C compiler is there; gqr falls back to numpy otherwise, with the
+ * same keys. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -20,7 +24,7 @@
 /* the longest normalised string gqr hashes: 4 * MAX_CHARS + 8 (gqr.features.hashing._MAX_LEN) */
 #define MAX_LEN 16008
 /* gqr.features.hashing_fast._KERNEL_VERSION: bumped with every change of what this file computes */
-#define VERSION 1
+#define VERSION 2
 
 static uint64_t powers[MAX_LEN + 1];   /* B^j mod p */
 static uint64_t inverse31[MAX_LEN + 1]; /* B^-j * 31 mod p */
@@ -67,26 +71,71 @@ static Py_ssize_t count_char(Py_ssize_t n, const Config *c) {
     return total;
 }
 
-static Py_ssize_t count_word(Py_ssize_t n, Py_ssize_t words, const Config *c) {
+static Py_ssize_t count_word(Py_ssize_t n, Py_ssize_t spaces, const Config *c) {
     Py_ssize_t total = 0;
     if (c->word_hi && n > 2) /* s == "  " holds no word */
         for (int k = c->word_lo > 1 ? c->word_lo : 1; k <= c->word_hi; k++)
-            if (words >= k) total += words - k + 1;
+            if (spaces - 1 >= k) total += spaces - k;
     return total;
 }
 
-/* Write the keys of one string into out (room checked by the caller); return how many. */
-static Py_ssize_t row_keys(PyObject *s, const Config *c, int64_t base, uint64_t *prefix, Py_ssize_t *spaces,
-                           int64_t *out) {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s), m = 0, w = 0;
-    int kind = PyUnicode_KIND(s);
-    const void *data = PyUnicode_DATA(s);
-    prefix[0] = 0;
-    for (Py_ssize_t j = 0; j < n; j++) {
-        Py_UCS4 cp = PyUnicode_READ(kind, data, j);
-        if (cp == 32) spaces[m++] = j;
-        prefix[j + 1] = (prefix[j] + (uint64_t)cp % PRIME * powers[j]) % PRIME;
+static int is_word(Py_UCS4 ch) { return Py_UNICODE_ISALNUM(ch) || ch == '_'; }
+
+/* Normalise the casefolded text into s (when not NULL; room for MAX_LEN code points), noting
+ * the positions of its spaces; *n and *m get its length and its number of spaces. Raises
+ * UnicodeEncodeError (as the numpy path's UTF-32 encoding does) for a lone surrogate that
+ * s keeps: bytes that were not UTF-8 are not text. */
+static int normalise(PyObject *text, Py_UCS4 *s, Py_ssize_t *spaces, Py_ssize_t *n, Py_ssize_t *m) {
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text), len = 0, nsp = 0, tokens = 0;
+    int kind = PyUnicode_KIND(text), in_word = 0;
+    const void *data = PyUnicode_DATA(text);
+#define EMIT(ch)                                          \
+    do {                                                  \
+        if (len == MAX_LEN) goto done;                    \
+        if ((ch) == ' ') {                                \
+            if (spaces) spaces[nsp] = len;                \
+            nsp++;                                        \
+        }                                                 \
+        if (s) s[len] = (ch);                             \
+        len++;                                            \
+    } while (0)
+    EMIT(' ');
+    for (Py_ssize_t j = 0; j < size; j++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, j);
+        if (Py_UNICODE_ISDECIMAL(ch)) ch = '0';
+        if (is_word(ch)) {
+            if (!in_word && tokens++) EMIT(' ');
+            in_word = 1;
+        } else {
+            in_word = 0;
+            if (Py_UNICODE_ISSPACE(ch)) continue;
+            if (tokens++) EMIT(' ');
+            if (ch >= 0xD800 && ch <= 0xDFFF && len < MAX_LEN) {
+                PyObject *exc = PyObject_CallFunction(PyExc_UnicodeEncodeError, "sOnns", "utf-32-le", text, j,
+                                                      j + 1, "surrogates not allowed");
+                if (exc != NULL) {
+                    PyErr_SetObject(PyExc_UnicodeEncodeError, exc);
+                    Py_DECREF(exc);
+                }
+                return -1;
+            }
+        }
+        EMIT(ch);
     }
+    EMIT(' ');
+done:
+#undef EMIT
+    *n = len;
+    *m = nsp;
+    return 0;
+}
+
+/* Write the keys of the normalised string s into out (room checked by the caller); return how many. */
+static Py_ssize_t row_keys(const Py_UCS4 *s, Py_ssize_t n, const Py_ssize_t *spaces, Py_ssize_t m, const Config *c,
+                           int64_t base, uint64_t *prefix, int64_t *out) {
+    Py_ssize_t w = 0;
+    prefix[0] = 0;
+    for (Py_ssize_t j = 0; j < n; j++) prefix[j + 1] = (prefix[j] + (uint64_t)s[j] * powers[j]) % PRIME;
     if (c->char_hi)
         for (int k = c->char_lo > 1 ? c->char_lo : 1; k <= c->char_hi; k++)
             for (Py_ssize_t a = 0; a + k <= n; a++) out[w++] = key_of(prefix, a, a + k, k, c, base);
@@ -97,45 +146,15 @@ static Py_ssize_t row_keys(PyObject *s, const Config *c, int64_t base, uint64_t 
     return w;
 }
 
-/* A str of at most MAX_LEN code points, none a lone surrogate (not text: the numpy path's
- * UTF-32 encoding refuses it with the same UnicodeEncodeError). */
-static int check_string(PyObject *s) {
-    if (!PyUnicode_Check(s)) {
-        PyErr_Format(PyExc_TypeError, "expected str, got %.80s", Py_TYPE(s)->tp_name);
+static int check_text(PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "expected str, got %.80s", Py_TYPE(text)->tp_name);
         return -1;
     }
 #if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(s) < 0) return -1;
+    if (PyUnicode_READY(text) < 0) return -1;
 #endif
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
-    if (n > MAX_LEN) {
-        PyErr_Format(PyExc_ValueError, "normalised string longer than %d code points", MAX_LEN);
-        return -1;
-    }
-    int kind = PyUnicode_KIND(s);
-    if (kind == PyUnicode_1BYTE_KIND) return 0;
-    const void *data = PyUnicode_DATA(s);
-    for (Py_ssize_t j = 0; j < n; j++) {
-        Py_UCS4 cp = PyUnicode_READ(kind, data, j);
-        if (cp >= 0xD800 && cp <= 0xDFFF) {
-            PyObject *exc = PyObject_CallFunction(PyExc_UnicodeEncodeError, "sOnns", "utf-32-le", s, j, j + 1,
-                                                  "surrogates not allowed");
-            if (exc != NULL) {
-                PyErr_SetObject(PyExc_UnicodeEncodeError, exc);
-                Py_DECREF(exc);
-            }
-            return -1;
-        }
-    }
     return 0;
-}
-
-static Py_ssize_t count_spaces(PyObject *s) {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s), m = 0;
-    int kind = PyUnicode_KIND(s);
-    const void *data = PyUnicode_DATA(s);
-    for (Py_ssize_t j = 0; j < n; j++) m += PyUnicode_READ(kind, data, j) == 32;
-    return m;
 }
 
 static int parse_config(Config *c, long long n_features) {
@@ -148,43 +167,46 @@ static int parse_config(Config *c, long long n_features) {
 }
 
 PyDoc_STRVAR(keys_doc,
-             "keys(strings, n_features, char_lo, char_hi, word_lo, word_hi, stride, offset) -> bytearray\n\n"
-             "int64 keys row * stride + offset + id of every n-gram of every normalised string.");
+             "keys(texts, n_features, char_lo, char_hi, word_lo, word_hi, stride, offset) -> bytearray\n\n"
+             "int64 keys row * stride + offset + id of every n-gram of every casefolded text.");
 
 static PyObject *keys(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *strings;
+    PyObject *texts;
     long long n_features, stride, offset;
     Config c;
-    if (!PyArg_ParseTuple(args, "O!LiiiiLL", &PyList_Type, &strings, &n_features, &c.char_lo, &c.char_hi,
+    if (!PyArg_ParseTuple(args, "O!LiiiiLL", &PyList_Type, &texts, &n_features, &c.char_lo, &c.char_hi,
                           &c.word_lo, &c.word_hi, &stride, &offset))
         return NULL;
     if (parse_config(&c, n_features) < 0) return NULL;
-    Py_ssize_t rows = PyList_GET_SIZE(strings), total = 0, longest = 0;
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        PyObject *s = PyList_GET_ITEM(strings, r);
-        if (check_string(s) < 0) return NULL;
-        Py_ssize_t n = PyUnicode_GET_LENGTH(s);
-        total += count_char(n, &c) + count_word(n, count_spaces(s) - 1, &c);
-        if (n > longest) longest = n;
+    Py_ssize_t rows = PyList_GET_SIZE(texts), total = 0, n, m;
+    for (Py_ssize_t r = 0; r < rows; r++) { /* first pass: how many keys, and every text checked */
+        PyObject *text = PyList_GET_ITEM(texts, r);
+        if (check_text(text) < 0 || normalise(text, NULL, NULL, &n, &m) < 0) return NULL;
+        total += count_char(n, &c) + count_word(n, m, &c);
     }
     PyObject *result = PyByteArray_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
-    uint64_t *prefix = malloc((size_t)(longest + 1) * sizeof(uint64_t));
-    Py_ssize_t *spaces = malloc((size_t)(longest + 1) * sizeof(Py_ssize_t));
-    if (result == NULL || prefix == NULL || spaces == NULL) {
-        free(prefix);
+    Py_UCS4 *s = malloc(MAX_LEN * sizeof(Py_UCS4));
+    Py_ssize_t *spaces = malloc(MAX_LEN * sizeof(Py_ssize_t));
+    uint64_t *prefix = malloc((MAX_LEN + 1) * sizeof(uint64_t));
+    if (result == NULL || s == NULL || spaces == NULL || prefix == NULL) {
+        free(s);
         free(spaces);
+        free(prefix);
         Py_XDECREF(result);
         return result == NULL ? NULL : PyErr_NoMemory();
     }
     int64_t *out = (int64_t *)PyByteArray_AS_STRING(result);
     Py_ssize_t written = 0;
-    for (Py_ssize_t r = 0; r < rows; r++)
-        written += row_keys(PyList_GET_ITEM(strings, r), &c, (int64_t)r * stride + offset, prefix, spaces,
-                            out + written);
-    free(prefix);
+    for (Py_ssize_t r = 0; r < rows && written <= total; r++) {
+        normalise(PyList_GET_ITEM(texts, r), s, spaces, &n, &m); /* cannot fail: the first pass passed */
+        if (written + count_char(n, &c) + count_word(n, m, &c) > total) break;
+        written += row_keys(s, n, spaces, m, &c, (int64_t)r * stride + offset, prefix, out + written);
+    }
+    free(s);
     free(spaces);
-    if (written != total) { /* cannot happen: the counts above are the loops' bounds */
+    free(prefix);
+    if (written != total) { /* cannot happen: both passes see the same texts */
         Py_DECREF(result);
         PyErr_SetString(PyExc_RuntimeError, "n-gram count mismatch");
         return NULL;

@@ -12,8 +12,8 @@ which is what a short query costs) is paid as few times as possible:
   ``(row, id)`` pairs are counted with one sort.
 
 Where the C kernel ``_ngrams.c`` was built at install (``setup.py``; optional, so installing
-needs no compiler), it computes the keys of the hashing step in one loop over the code points,
-and numpy only counts them; without it, the numpy code below computes the same keys.
+needs no compiler), it normalises casefolded text and hashes its n-grams in one pass over the
+code points, and numpy only counts the keys; without it, the numpy code below computes the same keys.
 ``tests/test_fast_features.py`` and ``scripts/feature_parity.py`` check both against the reference.
 """
 
@@ -38,7 +38,7 @@ _INV31 = (_INV_POW * np.uint64(31) % _PRIME).astype(np.int64)  # B**-a * 31 (mod
 _POW_AT = np.concatenate(([0], _POW_I64))  # B**j at index j + 1 (row_ids' shifted code points)
 _SHORT = 2048  # up to this many code points, sum(cp * B**j) fits int64 before one modulo
 _WORD_KIND = 100  # word k-grams have kind 100 + k, character k-grams kind k (as in the reference)
-_KERNEL_VERSION = 1  # _ngrams.c's VERSION: a stale build is not used
+_KERNEL_VERSION = 2  # _ngrams.c's VERSION: a stale build is not used
 _CHUNK_CHARS = 1 << 18  # a batch is hashed in slices of about this many code points (bounds memory)
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 _EMPTY_F32 = np.empty(0, dtype=np.float32)
@@ -137,12 +137,11 @@ def _finish(prefix: np.ndarray, spans: np.ndarray, kind: np.ndarray, inverse: np
 
 def row_ids(text: str, config: HashingConfig) -> np.ndarray:
     """Every n-gram id of one text, with repeats (``hashing._row_ids``, in another order)."""
-    s, tokens = _normalise(text)
-    s = s[:_MAX_LEN]
     if KERNEL is not None:
         (clo, chi), (wlo, whi) = config.char_ngrams, config.word_ngrams
-        return np.frombuffer(KERNEL.keys([s], config.n_features, clo, chi, wlo, whi, 0, 0), dtype=np.int64)
-    return _numpy_row_ids(s, tokens, config)
+        return np.frombuffer(KERNEL.keys([text.casefold()], config.n_features, clo, chi, wlo, whi, 0, 0), dtype=np.int64)
+    s, tokens = _normalise(text)
+    return _numpy_row_ids(s[:_MAX_LEN], tokens, config)
 
 
 def _numpy_row_ids(s: str, tokens: list[str], config: HashingConfig) -> np.ndarray:
@@ -183,6 +182,8 @@ def hash_one(text: str, config: HashingConfig) -> tuple[np.ndarray, np.ndarray]:
 def batch_keys(texts: Sequence[str], config: HashingConfig, stride: int, offset: int = 0) -> np.ndarray:
     """``row * stride + offset + id`` for every n-gram of every text, with repeats (rows
     numbered from 0); ``stride`` >= ``offset + config.n_features`` keeps rows apart."""
+    if KERNEL is not None:
+        return _kernel_keys(KERNEL, texts, config, stride, offset)
     keys: list[np.ndarray] = []
     strings: list[str] = []
     has_tokens: list[bool] = []
@@ -204,13 +205,29 @@ def batch_keys(texts: Sequence[str], config: HashingConfig, stride: int, offset:
 
 def _chunk_keys(strings: list[str], has_tokens: list[bool], config: HashingConfig, stride: int, base: int) -> np.ndarray:
     """``base + row * stride + id`` of every n-gram of ``strings`` (normalised and cut)."""
-    (clo, chi), (wlo, whi) = config.char_ngrams, config.word_ngrams
-    if KERNEL is not None:
-        return np.frombuffer(KERNEL.keys(strings, config.n_features, clo, chi, wlo, whi, stride, base), dtype=np.int64)
     rows, ids = _chunk_ids(strings, np.array(has_tokens), config)
     rows *= stride
     rows += base
     return rows + ids
+
+
+def _kernel_keys(kernel: ModuleType, texts: Sequence[str], config: HashingConfig, stride: int, offset: int) -> np.ndarray:
+    """``batch_keys`` by the compiled kernel, which normalises too: casefolded texts in, keys
+    out, in slices of about ``_CHUNK_CHARS`` code points (bounds memory)."""
+    (clo, chi), (wlo, whi) = config.char_ngrams, config.word_ngrams
+    keys: list[np.ndarray] = []
+    folded: list[str] = []
+    size, first = 0, 0
+    for row, text in enumerate(texts):
+        folded.append(text.casefold())
+        size += min(len(folded[-1]), _MAX_LEN)
+        if size >= _CHUNK_CHARS or row == len(texts) - 1:
+            chunk = kernel.keys(folded, config.n_features, clo, chi, wlo, whi, stride, first * stride + offset)
+            keys.append(np.frombuffer(chunk, dtype=np.int64))
+            first, size, folded = row + 1, 0, []
+    if not keys:
+        return _EMPTY_I64
+    return np.concatenate(keys) if len(keys) > 1 else keys[0]
 
 
 def _chunk_ids(strings: list[str], has_tokens: np.ndarray, config: HashingConfig) -> tuple[np.ndarray, np.ndarray]:
