@@ -72,6 +72,15 @@ def test_without_the_kernel_gqr_says_so_once_and_hashes_with_numpy(
     assert "compiled n-gram kernel is not built" in caplog.text
 
 
+def test_gqr_kernel_0_turns_the_kernel_off_quietly(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("GQR_KERNEL", "0")
+    with caplog.at_level(logging.WARNING, logger="gqr"):
+        assert hashing_fast._load_kernel() is None
+    assert not caplog.records
+    monkeypatch.setenv("GQR_KERNEL", "1")
+    assert (hashing_fast._load_kernel() is None) == (hashing_fast.KERNEL is None)
+
+
 def test_a_stale_kernel_build_is_not_used(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """An editable install keeps the kernel it built; after a change of ``_ngrams.c`` that
     build no longer computes what this gqr expects."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from types import ModuleType
@@ -48,7 +49,10 @@ for _array in (_POW_I64, _INV31, _POW_AT):
 
 def _load_kernel() -> ModuleType | None:
     """The compiled kernel (``_ngrams.c``), built at install when a C compiler was there; None
-    (numpy computes the same keys) when it is missing or was built from other sources."""
+    (numpy computes the same keys) when it is missing, was built from other sources, or the
+    environment sets ``GQR_KERNEL=0`` (to compare the two paths, or to rule the kernel out)."""
+    if os.environ.get("GQR_KERNEL") == "0":
+        return None
     try:
         kernel = importlib.import_module("gqr.features._ngrams")
     except ImportError:
