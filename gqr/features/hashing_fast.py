@@ -199,20 +199,16 @@ def batch_keys(texts: Sequence[str], config: HashingConfig, stride: int, offset:
         has_tokens.append(bool(tokens))
         size += len(s)
         if size >= _CHUNK_CHARS or row == len(texts) - 1:
-            keys.append(_chunk_keys(strings, has_tokens, config, stride, first * stride + offset))
+            rows, ids = _chunk_ids(strings, np.array(has_tokens), config)
+            rows += first
+            rows *= stride
+            rows += offset
+            keys.append(rows + ids)
             first, size = row + 1, 0
             strings, has_tokens = [], []
     if not keys:
         return _EMPTY_I64
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
-
-
-def _chunk_keys(strings: list[str], has_tokens: list[bool], config: HashingConfig, stride: int, base: int) -> np.ndarray:
-    """``base + row * stride + id`` of every n-gram of ``strings`` (normalised and cut)."""
-    rows, ids = _chunk_ids(strings, np.array(has_tokens), config)
-    rows *= stride
-    rows += base
-    return rows + ids
 
 
 def _kernel_keys(kernel: ModuleType, texts: Sequence[str], config: HashingConfig, stride: int, offset: int) -> np.ndarray:
