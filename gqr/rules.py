@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from gqr import kernel as _compiled
+
 __all__ = ["RULES_VERSION", "abusive_folded", "match_abusive", "match_unsafe", "unsafe_folded"]
 
 RULES_VERSION = "gqr-rules-5"
@@ -223,6 +225,9 @@ _ANY_GATE = re.compile(_prefix_tree(_GATE_WORDS))
 _EVERY_GATE = re.compile("(?=(" + _prefix_tree(_GATE_WORDS) + "))")
 _GATE_PREFIXES = {word: frozenset(p for p in _GATE_WORDS if word.startswith(p)) for word in _GATE_WORDS}
 _NEEDS = tuple(frozenset(needs) for _, needs, _ in _RULES)
+#: the compiled kernel (``gqr.kernel``): its ``find`` does what ``_ANY_GATE.search`` does, faster
+KERNEL = _compiled.KERNEL
+_GATE_FINDER = KERNEL.finder(sorted(_GATE_WORDS)) if KERNEL is not None else None
 
 
 def match_unsafe(text: str) -> str | None:
@@ -232,11 +237,15 @@ def match_unsafe(text: str) -> str | None:
 
 def unsafe_folded(folded: str) -> str | None:
     """``match_unsafe`` of a text already casefolded."""
-    first = _ANY_GATE.search(folded)
-    if first is None:
+    if KERNEL is not None:
+        first = KERNEL.find(_GATE_FINDER, folded, 0)
+    else:
+        gate = _ANY_GATE.search(folded)
+        first = -1 if gate is None else gate.start()
+    if first < 0:
         return None
     present: set[str] = set()  # the gate words in the text: one scan, not a substring test per word
-    for found in _EVERY_GATE.finditer(folded, first.start()):
+    for found in _EVERY_GATE.finditer(folded, first):
         present |= _GATE_PREFIXES[found.group(1)]
     for (name, _, pattern), needs in zip(_RULES, _NEEDS):
         if not needs.isdisjoint(present) and pattern.search(folded):
@@ -259,6 +268,8 @@ _ABUSIVE_WORDS = (
 _ABUSIVE_STEMS = ("asshole", "arsehole", "dumbass", "jackass", "motherfuck")  # any ending
 _ABUSE = re.compile(r"\b(?:" + _prefix_tree(_ABUSIVE_WORDS) + r"\b|" + _prefix_tree(_ABUSIVE_STEMS) + r"\w*)")
 _ABUSE_SHORT = 60  # words: in a longer text one insult may be a quotation; two are abuse
+#: every match of _ABUSE holds one of these words: a text without any needs no regex
+_ABUSE_FINDER = KERNEL.finder(sorted(_ABUSIVE_WORDS + _ABUSIVE_STEMS)) if KERNEL is not None else None
 
 
 def match_abusive(text: str) -> str | None:
@@ -270,6 +281,8 @@ def match_abusive(text: str) -> str | None:
 
 def abusive_folded(folded: str) -> str | None:
     """``match_abusive`` of a text already casefolded."""
+    if KERNEL is not None and KERNEL.find(_ABUSE_FINDER, folded, 0) < 0:
+        return None
     first = _ABUSE.search(folded)
     if first is None:
         return None

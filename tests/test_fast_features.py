@@ -1,6 +1,6 @@
 """The fast featurizers equal their Python references (the specification): same ids, same
-row layout, same values, on real benchmark rows and on hostile text, with the compiled n-gram
-kernel and with its numpy fallback. ``scripts/feature_parity.py`` runs the same comparison on
+row layout, same values, on real benchmark rows and on hostile text, with the compiled kernel
+(``gqr.kernel``) and with its numpy fallback. ``scripts/feature_parity.py`` runs the same comparison on
 every benchmark row."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gqr import Router
+from gqr import Router, kernel
 from gqr.features import SparseBatch, from_spec, hashing_fast
 from gqr.features.fasttext import FastTextFeaturizer, tokenize
 from gqr.features.hashing import HashingConfig, hash_texts
@@ -46,12 +46,12 @@ MEGABYTE = ["word " * 200_000, "é" * 500_000]
 
 
 @pytest.fixture(params=["compiled", "numpy"])
-def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the compiled n-gram kernel, then with the numpy path it falls back to."""
+def hashing_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the compiled kernel, then with the numpy path it falls back to."""
     if request.param == "numpy":
         monkeypatch.setattr(hashing_fast, "KERNEL", None)
     elif hashing_fast.KERNEL is None:
-        pytest.skip("the compiled n-gram kernel is not built here (no C compiler at install)")
+        pytest.skip("the compiled kernel is not built here (no C compiler at install)")
     return str(request.param)
 
 
@@ -59,41 +59,41 @@ def test_the_kernel_is_built_where_ci_asks_for_it() -> None:
     """CI sets GQR_REQUIRE_KERNEL=1: a broken build must not pass as the numpy fallback."""
     if os.environ.get("GQR_REQUIRE_KERNEL") != "1":
         pytest.skip("GQR_REQUIRE_KERNEL is not set")
-    assert hashing_fast.KERNEL is not None
+    assert kernel.KERNEL is not None and hashing_fast.KERNEL is kernel.KERNEL
 
 
 def test_without_the_kernel_gqr_says_so_once_and_hashes_with_numpy(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setitem(sys.modules, "gqr.features._ngrams", None)  # as when it was never built
+    monkeypatch.setitem(sys.modules, "gqr._kernel", None)  # as when it was never built
     with caplog.at_level(logging.WARNING, logger="gqr"):
-        assert hashing_fast._load_kernel() is None
+        assert kernel.load() is None
     assert [r.levelname for r in caplog.records] == ["WARNING"]
-    assert "compiled n-gram kernel is not built" in caplog.text
+    assert "compiled kernel is not built" in caplog.text
 
 
 def test_gqr_kernel_0_turns_the_kernel_off_quietly(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("GQR_KERNEL", "0")
     with caplog.at_level(logging.WARNING, logger="gqr"):
-        assert hashing_fast._load_kernel() is None
+        assert kernel.load() is None
     assert not caplog.records
     monkeypatch.setenv("GQR_KERNEL", "1")
-    assert (hashing_fast._load_kernel() is None) == (hashing_fast.KERNEL is None)
+    assert (kernel.load() is None) == (kernel.KERNEL is None)
 
 
 def test_a_stale_kernel_build_is_not_used(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """An editable install keeps the kernel it built; after a change of ``_ngrams.c`` that
+    """An editable install keeps the kernel it built; after a change of ``_kernel.c`` that
     build no longer computes what this gqr expects."""
-    monkeypatch.setattr(hashing_fast, "_KERNEL_VERSION", -1)
+    monkeypatch.setattr(kernel, "VERSION", -1)
     with caplog.at_level(logging.WARNING, logger="gqr"):
-        assert hashing_fast._load_kernel() is None
+        assert kernel.load() is None
     assert "built from other sources" in caplog.text
 
 
 def test_the_kernel_refuses_what_the_numpy_path_refuses() -> None:
     compiled = hashing_fast.KERNEL
     if compiled is None:
-        pytest.skip("the compiled n-gram kernel is not built here")
+        pytest.skip("the compiled kernel is not built here")
     with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
         compiled.keys(["fine", "caf\udce9"], 256, 2, 5, 1, 2, 0, 0)
     with pytest.raises(TypeError, match="expected str, got bytes"):
@@ -111,7 +111,7 @@ def test_the_kernel_splits_every_code_point_as_the_re_module_does(monkeypatch: p
     Compared with the numpy path, whose equality with the reference the tests above show."""
     compiled = hashing_fast.KERNEL
     if compiled is None:
-        pytest.skip("the compiled n-gram kernel is not built here")
+        pytest.skip("the compiled kernel is not built here")
     code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     texts = [" ".join("a" + chr(c) for c in code_points[i : i + 1024]) for i in range(0, len(code_points), 1024)]
     config = HashingConfig(word_ngrams=(1, 1), char_ngrams=(1, 1))
@@ -138,14 +138,14 @@ def _texts(parity_texts: list[str]) -> list[str]:
      HashingConfig(2**8, (1, 8), (1, 8)), HashingConfig(5000, (0, 3), (0, 1))],
     ids=["shipped", "words-only", "char-3-only", "wide-ranges", "not-a-power-of-two"],
 )
-def test_hashing_fast_equals_reference(kernel: str, parity_texts: list[str], config: HashingConfig) -> None:
+def test_hashing_fast_equals_reference(hashing_path: str, parity_texts: list[str], config: HashingConfig) -> None:
     texts = _texts(parity_texts)
     _same(hashing_fast.hash_texts_fast(texts, config), hash_texts(texts, config))
     for text in texts:
         _same(hashing_fast.hash_texts_fast([text], config), hash_texts([text], config))
 
 
-def test_hashing_fast_on_megabyte_input_and_empty_batches(kernel: str) -> None:
+def test_hashing_fast_on_megabyte_input_and_empty_batches(hashing_path: str) -> None:
     config = HashingConfig(2**17)
     for text in MEGABYTE:
         _same(hashing_fast.hash_texts_fast([text], config), hash_texts([text], config))
@@ -154,14 +154,14 @@ def test_hashing_fast_on_megabyte_input_and_empty_batches(kernel: str) -> None:
 
 
 def test_batch_hashed_in_several_chunks_equals_reference(
-    kernel: str, parity_texts: list[str], monkeypatch: pytest.MonkeyPatch
+    hashing_path: str, parity_texts: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hashing_fast, "_CHUNK_CHARS", 500)  # a chunk every few rows
     texts = _texts(parity_texts)
     _same(hashing_fast.hash_texts_fast(texts, HashingConfig()), hash_texts(texts, HashingConfig()))
 
 
-def test_invalid_utf8_is_refused_alike(kernel: str) -> None:
+def test_invalid_utf8_is_refused_alike(hashing_path: str) -> None:
     """A lone surrogate (bytes that were not UTF-8, read with surrogateescape) is not text;
     ``clean`` refuses it before serving, and both hashers raise the same error."""
     bad = b"caf\xe9 ok".decode("utf-8", "surrogateescape")
@@ -172,7 +172,7 @@ def test_invalid_utf8_is_refused_alike(kernel: str) -> None:
             featurize(["fine", bad], HashingConfig())
 
 
-def test_hybrid_fast_equals_reference(kernel: str, parity_texts: list[str]) -> None:
+def test_hybrid_fast_equals_reference(hashing_path: str, parity_texts: list[str]) -> None:
     featurizer = HybridFeaturizer(HashingConfig(2**12), parse_vocab(default_vocab()))
     texts = _texts(parity_texts)
     _same(featurizer(texts), featurizer.reference(texts))
@@ -204,7 +204,7 @@ def test_from_spec_gives_the_fast_path_or_the_reference() -> None:
     assert fast.func is hashing_fast.hash_texts_fast and ref.func is hash_texts  # type: ignore[attr-defined]
 
 
-def test_shipped_router_decides_the_same_on_both_paths(kernel: str, parity_texts: list[str]) -> None:
+def test_shipped_router_decides_the_same_on_both_paths(hashing_path: str, parity_texts: list[str]) -> None:
     fast = Router.load()
     reference = Router.load()
     reference.scorer.featurize = reference.scorer.featurize.reference  # type: ignore[attr-defined]

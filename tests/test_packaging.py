@@ -1,5 +1,5 @@
 """A built wheel carries the shipped default model, so ``Router.load()`` works without a
-checkout, and, where a C compiler is, the compiled n-gram kernel."""
+checkout, and, where a C compiler is, the compiled kernel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gqr.features import hashing_fast
+from gqr import kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,8 +38,8 @@ def test_wheel_ships_the_default_model(wheel: Path) -> None:
 
 def test_wheel_carries_the_compiled_kernel_where_a_compiler_is(wheel: Path) -> None:
     """gcc is on this machine (as on CI): a non-editable install must hash in C too."""
-    if hashing_fast.KERNEL is None:
-        pytest.skip("the compiled n-gram kernel is not built here (no C compiler at install)")
+    if kernel.KERNEL is None:
+        pytest.skip("the compiled kernel is not built here (no C compiler at install)")
     with zipfile.ZipFile(wheel) as zf:
-        kernels = [n for n in zf.namelist() if n.startswith("gqr/features/_ngrams") and not n.endswith(".c")]
+        kernels = [n for n in zf.namelist() if n.startswith("gqr/_kernel") and not n.endswith(".c")]
     assert len(kernels) == 1 and kernels[0].endswith((".so", ".pyd")), kernels

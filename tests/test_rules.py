@@ -215,3 +215,51 @@ def test_one_scan_finds_every_gate_word() -> None:
         for found in rules._EVERY_GATE.finditer(text):
             present |= rules._GATE_PREFIXES[found.group(1)]
         assert present == {w for w in words if w in text}, text
+
+
+@pytest.fixture
+def compiled() -> object:
+    if rules.KERNEL is None:
+        pytest.skip("the compiled kernel is not built here (no C compiler at install)")
+    return rules.KERNEL
+
+
+def test_compiled_gates_decide_as_the_regex_gates(
+    compiled: object, parity_texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's ``find`` replaces ``_ANY_GATE.search`` and prefilters ``_ABUSE``: the same
+    positions and the same rule decisions, on real rows, on rows with gate and abusive words
+    put anywhere (inside words too), on texts made only of gate words, and on other scripts."""
+    rng = random.Random(1)
+    words = sorted(rules._GATE_WORDS) + sorted(rules._ABUSIVE_WORDS + rules._ABUSIVE_STEMS)
+    texts = list(parity_texts) + UNSAFE
+    for _ in range(1500):
+        text, word = rng.choice(parity_texts)[:300], rng.choice(words)
+        at = rng.randrange(len(text) + 1)
+        texts.append(text[:at] + word + text[at:])
+    texts += ["".join(rng.choice(words) for _ in range(rng.randrange(1, 6))) for _ in range(500)]
+    texts += ["日本語 " + rng.choice(words) + " ü ß 😀", "#", "<|", "", "x" * 5000 + "jailbreak"]
+    folded = [t.casefold() for t in texts]
+    for text in folded:
+        for start in (0, len(text) // 2):
+            regex = rules._ANY_GATE.search(text, start)
+            assert compiled.find(rules._GATE_FINDER, text, start) == (-1 if regex is None else regex.start())  # type: ignore[attr-defined]
+    with_kernel = [(rules.unsafe_folded(t), rules.abusive_folded(t)) for t in folded]
+    monkeypatch.setattr(rules, "KERNEL", None)
+    assert with_kernel == [(rules.unsafe_folded(t), rules.abusive_folded(t)) for t in folded]
+    assert sum(u is not None for u, _ in with_kernel) > 20 and sum(a is not None for _, a in with_kernel) > 100
+
+
+def test_the_finder_refuses_what_it_cannot_search(compiled: object) -> None:
+    finder, find = compiled.finder, compiled.find  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="empty"):
+        finder(["ok", ""])
+    with pytest.raises(TypeError):
+        finder("not a list")
+    with pytest.raises(TypeError, match="expected str"):
+        finder(["ok", b"bytes"])
+    words = finder(["日本", "é", "b"])
+    assert [find(words, t, 0) for t in ("xx日本", "caf\u00e9", "abc", "none", "")] == [2, 3, 1, -1, -1]
+    assert find(words, "abcb", 2) == 3 and find(words, "ab", 9) == -1 and find(finder([]), "abc", 0) == -1
+    with pytest.raises(ValueError):
+        find("not a finder", "text", 0)

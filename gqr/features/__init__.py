@@ -8,7 +8,7 @@ module             what                             kind
 =================  ===============================  =========================================
 ``batch``          ``SparseBatch``, the rows every featurizer returns and every graph reads
 ``hashing``        hashed word/char n-gram counts   ``hashed-ngrams`` (linear-svm, widemlp, xgboost)
-``hashing_fast``   the same, by the C kernel ``_ngrams.c`` or with fewer numpy calls (what serving runs)
+``hashing_fast``   the same, by the C kernel (``gqr.kernel``) or with fewer numpy calls (what serving runs)
 ``wordpiece``      BERT-uncased WordPiece tokens    (part of ``hashed-ngrams+wordpiece``)
 ``hybrid``         WordPiece counts + hashed counts ``hashed-ngrams+wordpiece`` (svm-minilm)
 ``fasttext``       fastText's input-row ids         ``fasttext``

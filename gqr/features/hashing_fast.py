@@ -11,23 +11,21 @@ which is what a short query costs) is paid as few times as possible:
   ``B`` are taken at each row's own positions, so every hash equals the row-alone one), and
   ``(row, id)`` pairs are counted with one sort.
 
-Where the C kernel ``_ngrams.c`` was built at install (``setup.py``; optional, so installing
-needs no compiler), it normalises casefolded text and hashes its n-grams in one pass over the
+Where the C kernel (``gqr.kernel``) was built at install (optional, so installing needs no
+compiler), it normalises casefolded text and hashes its n-grams in one pass over the
 code points, and numpy only counts the keys; without it, the numpy code below computes the same keys.
 ``tests/test_fast_features.py`` and ``scripts/feature_parity.py`` check both against the reference.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import os
 from collections.abc import Sequence
 from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
 
+from gqr import kernel
 from gqr.features.batch import SparseBatch
 from gqr.features.hashing import _CACHED_LEN, _INV_POW, _MAX_LEN, _POW, _PRIME, HashingConfig, _normalise
 
@@ -39,38 +37,14 @@ _INV31 = (_INV_POW * np.uint64(31) % _PRIME).astype(np.int64)  # B**-a * 31 (mod
 _POW_AT = np.concatenate(([0], _POW_I64))  # B**j at index j + 1 (row_ids' shifted code points)
 _SHORT = 2048  # up to this many code points, sum(cp * B**j) fits int64 before one modulo
 _WORD_KIND = 100  # word k-grams have kind 100 + k, character k-grams kind k (as in the reference)
-_KERNEL_VERSION = 2  # _ngrams.c's VERSION: a stale build is not used
 _CHUNK_CHARS = 1 << 18  # a batch is hashed in slices of about this many code points (bounds memory)
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 _EMPTY_F32 = np.empty(0, dtype=np.float32)
 for _array in (_POW_I64, _INV31, _POW_AT):
     _array.setflags(write=False)
 
-
-def _load_kernel() -> ModuleType | None:
-    """The compiled kernel (``_ngrams.c``), built at install when a C compiler was there; None
-    (numpy computes the same keys) when it is missing, was built from other sources, or the
-    environment sets ``GQR_KERNEL=0`` (to compare the two paths, or to rule the kernel out)."""
-    if os.environ.get("GQR_KERNEL") == "0":
-        return None
-    try:
-        kernel = importlib.import_module("gqr.features._ngrams")
-    except ImportError:
-        problem = "is not built (no C compiler at install?)"
-    else:
-        if getattr(kernel, "VERSION", None) == _KERNEL_VERSION and kernel.MAX_LEN >= _MAX_LEN:
-            return kernel
-        problem = "was built from other sources than this gqr's"
-    logging.getLogger("gqr").warning(
-        "gqr's compiled n-gram kernel %s: hashing with numpy, the same features, slower. "
-        "Reinstall gqr (pip install -e .) with a C compiler (gcc, clang) for the fast path.",
-        problem,
-    )
-    return None
-
-
-#: the compiled kernel, or None: numpy computes the same keys
-KERNEL = _load_kernel()
+#: the compiled kernel, if it cuts texts where the reference does; None: numpy computes the keys
+KERNEL = kernel.KERNEL if kernel.KERNEL is not None and kernel.KERNEL.MAX_LEN == _MAX_LEN else None
 
 
 def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -1,6 +1,12 @@
-/* The compiled kernel of gqr.features.hashing_fast: casefolded text -> hashed n-gram keys.
+/* gqr's compiled hot loops, each the twin of a Python reference that stays the specification:
  *
- * One pass per text does what gqr.features.hashing does (its Python reference is the
+ * keys()   casefolded text -> hashed n-gram keys (gqr.features.hashing_fast; see below)
+ * finder() + find()   where the first of a set of words occurs in a text (gqr.rules' gates)
+ *
+ * Built at install when a C compiler is there (setup.py, optional); gqr.kernel loads it, and
+ * without it gqr computes the same results in Python and numpy.
+ *
+ * keys: one pass per text does what gqr.features.hashing does (its Python reference is the
  * specification): normalise (every decimal digit becomes "0"; the tokens of the regex
  * \w+|[^\w\s] joined by single spaces, with a space at both ends; cut at MAX_LEN code points),
  * then hash every n-gram of the normalised string s = cp[0..n) with the polynomial hash
@@ -10,9 +16,7 @@
  * for every character k-gram (kind k) and every word k-gram (kind 100 + k; words are the runs
  * between the spaces of s). Each key is row * stride + offset + id, in no particular order
  * (callers sort and count). \w, \s and \d are the re module's: Py_UNICODE_ISALNUM or "_",
- * Py_UNICODE_ISSPACE, Py_UNICODE_ISDECIMAL.
- * Built at install when a C compiler is there; gqr falls back to numpy otherwise, with the
- * same keys. */
+ * Py_UNICODE_ISSPACE, Py_UNICODE_ISDECIMAL. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -23,8 +27,8 @@
 #define WORD_KIND 100
 /* the longest normalised string gqr hashes: 4 * MAX_CHARS + 8 (gqr.features.hashing._MAX_LEN) */
 #define MAX_LEN 16008
-/* gqr.features.hashing_fast._KERNEL_VERSION: bumped with every change of what this file computes */
-#define VERSION 2
+/* gqr.kernel.VERSION: bumped with every change of what this file computes */
+#define VERSION 3
 
 static uint64_t powers[MAX_LEN + 1];   /* B^j mod p */
 static uint64_t inverse31[MAX_LEN + 1]; /* B^-j * 31 mod p */
@@ -214,17 +218,126 @@ static PyObject *keys(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- finder: the first occurrence of any of a set of words ---------------------------- */
+
+typedef struct {
+    Py_ssize_t count;
+    Py_UCS4 **words;        /* code points of each word */
+    Py_ssize_t *lengths;
+    Py_ssize_t first[129];  /* words whose first code point is c < 128: first[c] .. first[c + 1] - 1;
+                               words starting beyond ASCII: first[128] .. count - 1 */
+} Finder;
+
+static const char *FINDER = "gqr._kernel.Finder";
+
+static void finder_release(Finder *f) {
+    for (Py_ssize_t i = 0; i < f->count; i++) PyMem_Free(f->words[i]);
+    PyMem_Free(f->words);
+    PyMem_Free(f->lengths);
+    PyMem_Free(f);
+}
+
+static void finder_free(PyObject *capsule) {
+    Finder *f = PyCapsule_GetPointer(capsule, FINDER);
+    if (f != NULL) finder_release(f);
+}
+
+static Py_UCS4 first_of(PyObject *word) { return PyUnicode_READ_CHAR(word, 0); }
+
+PyDoc_STRVAR(finder_doc, "finder(words) -> capsule for find(): a list of non-empty str.");
+
+static PyObject *finder(PyObject *self, PyObject *words) {
+    (void)self;
+    if (!PyList_Check(words)) {
+        PyErr_SetString(PyExc_TypeError, "finder() takes a list of str");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(words);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *w = PyList_GET_ITEM(words, i);
+        if (check_text(w) < 0) return NULL;
+        if (PyUnicode_GET_LENGTH(w) == 0) {
+            PyErr_SetString(PyExc_ValueError, "finder() words must not be empty");
+            return NULL;
+        }
+    }
+    Finder *f = PyMem_Calloc(1, sizeof(Finder));
+    if (f == NULL) return PyErr_NoMemory();
+    f->words = PyMem_Calloc((size_t)count + 1, sizeof(Py_UCS4 *));
+    f->lengths = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
+    if (f->words == NULL || f->lengths == NULL) {
+        finder_release(f);
+        return PyErr_NoMemory();
+    }
+    /* bucket the words by first code point: 0..127 in order, then all the others */
+    for (int c = 0; c <= 128; c++) {
+        f->first[c] = f->count;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *w = PyList_GET_ITEM(words, i);
+            Py_UCS4 head = first_of(w);
+            if (c < 128 ? head != (Py_UCS4)c : head < 128) continue;
+            Py_UCS4 *copy = PyUnicode_AsUCS4Copy(w);
+            if (copy == NULL) {
+                finder_release(f);
+                return NULL;
+            }
+            f->words[f->count] = copy;
+            f->lengths[f->count++] = PyUnicode_GET_LENGTH(w);
+        }
+    }
+    PyObject *capsule = PyCapsule_New(f, FINDER, finder_free);
+    if (capsule == NULL) finder_release(f);
+    return capsule;
+}
+
+static int word_at(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const Py_UCS4 *word, Py_ssize_t len) {
+    if (n - i < len) return 0;
+    for (Py_ssize_t j = 1; j < len; j++)
+        if (PyUnicode_READ(kind, data, i + j) != word[j]) return 0;
+    return 1;
+}
+
+PyDoc_STRVAR(find_doc,
+             "find(finder, text, start) -> int\n\n"
+             "The least i >= start at which one of the finder's words occurs in text, or -1.");
+
+static PyObject *find(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *text;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "OUn", &capsule, &text, &start)) return NULL;
+    Finder *f = PyCapsule_GetPointer(capsule, FINDER);
+    if (f == NULL) return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) return NULL;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = start < 0 ? 0 : start; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        Py_ssize_t lo = ch < 128 ? f->first[ch] : f->first[128];
+        Py_ssize_t hi = ch < 128 ? f->first[ch + 1] : f->count;
+        for (Py_ssize_t w = lo; w < hi; w++)
+            if (f->words[w][0] == ch && word_at(kind, data, n, i, f->words[w], f->lengths[w]))
+                return PyLong_FromSsize_t(i);
+    }
+    return PyLong_FromLong(-1);
+}
+
 static PyMethodDef methods[] = {
     {"keys", keys, METH_VARARGS, keys_doc},
+    {"finder", finder, METH_O, finder_doc},
+    {"find", find, METH_VARARGS, find_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ngrams", "Hashed n-gram keys (gqr.features.hashing_fast's compiled kernel).", -1,
+    PyModuleDef_HEAD_INIT, "_kernel", "gqr's compiled hot loops (see gqr.kernel).", -1,
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__ngrams(void) {
+PyMODINIT_FUNC PyInit__kernel(void) {
     fill_tables();
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && (PyModule_AddIntConstant(m, "MAX_LEN", MAX_LEN) < 0 ||
