@@ -2,6 +2,7 @@
  *
  * keys()   casefolded text -> hashed n-gram keys (gqr.features.hashing_fast; see below)
  * finder() + find()   where the first of a set of words occurs in a text (gqr.rules' gates)
+ * fasttext_row()   one line's fastText input rows and averaging weights (gqr.features.fasttext)
  *
  * Built at install when a C compiler is there (setup.py, optional); gqr.kernel loads it, and
  * without it gqr computes the same results in Python and numpy.
@@ -21,6 +22,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PRIME 2147483647ULL
 #define BASE 1000003ULL
@@ -28,7 +30,7 @@
 /* the longest normalised string gqr hashes: 4 * MAX_CHARS + 8 (gqr.features.hashing._MAX_LEN) */
 #define MAX_LEN 16008
 /* gqr.kernel.VERSION: bumped with every change of what this file computes */
-#define VERSION 3
+#define VERSION 4
 
 static uint64_t powers[MAX_LEN + 1];   /* B^j mod p */
 static uint64_t inverse31[MAX_LEN + 1]; /* B^-j * 31 mod p */
@@ -325,10 +327,128 @@ static PyObject *find(PyObject *self, PyObject *args) {
     return PyLong_FromLong(-1);
 }
 
+/* ---- fasttext_row: one line's fastText input rows and weights ------------------------- */
+
+static int int64_buffer(PyObject *obj, Py_buffer *view, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (view->itemsize != 8 || view->format == NULL || (strcmp(view->format, "l") && strcmp(view->format, "q"))) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s must be a contiguous int64 array", what);
+        return -1;
+    }
+    return 0;
+}
+
+static void sort_int64(int64_t *a, Py_ssize_t n) { /* Shell sort (Ciura's gaps): rows hold a few hundred ids */
+    static const Py_ssize_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++)
+        for (Py_ssize_t i = gaps[g]; i < n; i++) {
+            int64_t v = a[i];
+            Py_ssize_t j = i;
+            for (; j >= gaps[g] && a[j - gaps[g]] > v; j -= gaps[g]) a[j] = a[j - gaps[g]];
+            a[j] = v;
+        }
+}
+
+PyDoc_STRVAR(fasttext_row_doc,
+             "fasttext_row(parts, hashes, raw_ids, row_map, n_words, bucket, word_ngrams) -> (bytearray, bytearray)\n\n"
+             "The sorted unique input rows (int64) of one line and their float32 averaging weights.\n"
+             "parts: per token, the bytes of the int64 rows it keeps; hashes: its word hash (uint64);\n"
+             "raw_ids: how many input ids the tokens have, dropped rows included; row_map: int64\n"
+             "raw id -> kept row or -1. Word n-grams of 2..word_ngrams tokens are added as fastText does.");
+
+static PyObject *fasttext_row(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *parts, *hashes, *row_map_obj;
+    Py_ssize_t raw_ids, n_words, bucket;
+    int word_ngrams;
+    if (!PyArg_ParseTuple(args, "O!O!nOnni", &PyList_Type, &parts, &PyList_Type, &hashes, &raw_ids, &row_map_obj,
+                          &n_words, &bucket, &word_ngrams))
+        return NULL;
+    Py_ssize_t tokens = PyList_GET_SIZE(hashes), total = 0;
+    if (PyList_GET_SIZE(parts) != tokens || raw_ids < 0 || n_words < 0 || bucket < 0 || word_ngrams < 1) {
+        PyErr_SetString(PyExc_ValueError, "fasttext_row: inconsistent arguments");
+        return NULL;
+    }
+    for (Py_ssize_t t = 0; t < tokens; t++) {
+        PyObject *part = PyList_GET_ITEM(parts, t);
+        if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) % 8) {
+            PyErr_SetString(PyExc_TypeError, "fasttext_row: each part must be the bytes of an int64 array");
+            return NULL;
+        }
+        total += PyBytes_GET_SIZE(part) / 8;
+    }
+    Py_ssize_t grams = 0; /* word n-grams: fastText averages over all of them, dropped rows included */
+    if (bucket > 0)
+        for (int k = 2; k <= word_ngrams; k++) grams += tokens >= k ? tokens - k + 1 : 0;
+    Py_buffer row_map;
+    if (int64_buffer(row_map_obj, &row_map, "row_map") < 0) return NULL;
+    uint64_t *h = PyMem_Malloc(((size_t)tokens + 1) * sizeof(uint64_t));
+    int64_t *rows = PyMem_Malloc(((size_t)(total + grams) + 1) * sizeof(int64_t));
+    int failed = h == NULL || rows == NULL;
+    if (failed) PyErr_NoMemory();
+    Py_ssize_t n = 0;
+    for (Py_ssize_t t = 0; t < tokens && !failed; t++) {
+        PyObject *part = PyList_GET_ITEM(parts, t);
+        memcpy(rows + n, PyBytes_AS_STRING(part), (size_t)PyBytes_GET_SIZE(part));
+        n += PyBytes_GET_SIZE(part) / 8;
+        h[t] = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(hashes, t));
+        failed = h[t] == (uint64_t)-1 && PyErr_Occurred();
+    }
+    Py_ssize_t map_size = row_map.len / 8;
+    for (Py_ssize_t i = 0; bucket > 0 && i + 1 < tokens && !failed; i++) {
+        uint64_t acc = h[i];
+        for (Py_ssize_t j = i + 1; j < tokens && j - i < word_ngrams; j++) {
+            acc = acc * 116049371ULL + h[j]; /* wraps modulo 2^64, as in fastText's C++ */
+            Py_ssize_t raw = (Py_ssize_t)(acc % (uint64_t)bucket) + n_words;
+            if (raw >= map_size) {
+                PyErr_SetString(PyExc_ValueError, "fasttext_row: row_map is shorter than n_words + bucket");
+                failed = 1;
+                break;
+            }
+            int64_t kept = ((const int64_t *)row_map.buf)[raw];
+            if (kept >= 0) rows[n++] = kept;
+        }
+    }
+    PyBuffer_Release(&row_map);
+    PyMem_Free(h);
+    if (failed) {
+        PyMem_Free(rows);
+        return NULL;
+    }
+    sort_int64(rows, n);
+    Py_ssize_t unique = 0;
+    for (Py_ssize_t i = 0; i < n; i++) unique += i == 0 || rows[i] != rows[i - 1];
+    PyObject *ids = PyByteArray_FromStringAndSize(NULL, unique * 8);
+    PyObject *weights = PyByteArray_FromStringAndSize(NULL, unique * 4);
+    if (ids == NULL || weights == NULL) {
+        Py_XDECREF(ids);
+        Py_XDECREF(weights);
+        PyMem_Free(rows);
+        return NULL;
+    }
+    int64_t *out_ids = (int64_t *)PyByteArray_AS_STRING(ids);
+    float *out_weights = (float *)PyByteArray_AS_STRING(weights);
+    Py_ssize_t size = raw_ids + grams;
+    float inverse = (float)(1.0 / (double)(size > 1 ? size : 1)); /* numpy: float32(1 / max(size, 1)) */
+    Py_ssize_t u = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i == 0 || rows[i] != rows[i - 1]) {
+            out_ids[++u] = rows[i];
+            out_weights[u] = 0.0f;
+        }
+        out_weights[u] += 1.0f; /* counts stay exact integers in float32 */
+    }
+    for (Py_ssize_t i = 0; i < unique; i++) out_weights[i] = out_weights[i] * inverse;
+    PyMem_Free(rows);
+    return Py_BuildValue("(NN)", ids, weights);
+}
+
 static PyMethodDef methods[] = {
     {"keys", keys, METH_VARARGS, keys_doc},
     {"finder", finder, METH_O, finder_doc},
     {"find", find, METH_VARARGS, find_doc},
+    {"fasttext_row", fasttext_row, METH_VARARGS, fasttext_row_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,8 +2,9 @@
 
 ``setup.py`` builds the extension where a C compiler is found; it is optional, so installing
 needs none. Each loop has a Python twin that stays its specification and the test oracle:
-``keys`` (hashed n-gram keys; ``gqr.features.hashing_fast``) and ``finder``/``find`` (the first
-of a set of words in a text; the gates of ``gqr.rules``). ``KERNEL`` is None when the extension
+``keys`` (hashed n-gram keys; ``gqr.features.hashing_fast``), ``finder``/``find`` (the first
+of a set of words in a text; the gates of ``gqr.rules``) and ``fasttext_row`` (one line's
+fastText rows and weights; ``FastTextFeaturizer.one``). ``KERNEL`` is None when the extension
 is missing, was built from other sources, or the environment sets ``GQR_KERNEL=0`` (to compare
 the two paths, or to rule the kernel out): gqr then computes the same results without it, and
 says so once in its log (not for ``GQR_KERNEL=0``).
@@ -19,7 +20,7 @@ from types import ModuleType
 __all__ = ["KERNEL", "VERSION", "load"]
 
 #: ``_kernel.c``'s VERSION: a build of other sources (a stale editable install) is not used
-VERSION = 3
+VERSION = 4
 
 
 def load() -> ModuleType | None:

@@ -16,6 +16,7 @@ import pytest
 
 from gqr import Router, kernel
 from gqr.features import SparseBatch, from_spec, hashing_fast
+from gqr.features import fasttext as fasttext_features
 from gqr.features.fasttext import FastTextFeaturizer, tokenize
 from gqr.features.hashing import HashingConfig, hash_texts
 from gqr.features.hybrid import HybridFeaturizer, default_vocab
@@ -189,8 +190,18 @@ def _fasttext(texts: list[str], word_ngrams: int) -> FastTextFeaturizer:
     return FastTextFeaturizer(vocab, bucket=2**12, minn=2, maxn=5, word_ngrams=word_ngrams, kept_buckets=kept)
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def fasttext_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the kernel's ``fasttext_row`` (one line), then with numpy."""
+    if request.param == "numpy":
+        monkeypatch.setattr(fasttext_features, "KERNEL", None)
+    elif fasttext_features.KERNEL is None:
+        pytest.skip("the compiled kernel is not built here (no C compiler at install)")
+    return str(request.param)
+
+
 @pytest.mark.parametrize("word_ngrams", [1, 2, 3])
-def test_fasttext_fast_equals_reference(parity_texts: list[str], word_ngrams: int) -> None:
+def test_fasttext_fast_equals_reference(fasttext_path: str, parity_texts: list[str], word_ngrams: int) -> None:
     texts = _texts(parity_texts)
     featurizer = _fasttext(texts, word_ngrams)
     _same(featurizer(texts), featurizer.reference(texts))
@@ -216,3 +227,23 @@ def test_shipped_router_decides_the_same_on_both_paths(hashing_path: str, parity
         assert a.confidence == pytest.approx(b.confidence, abs=1e-6)
         assert a.scores == pytest.approx(b.scores, abs=1e-6)
     assert {a.reason.value for a, _ in pairs} >= {"in_domain", "invalid_input"}
+
+
+def test_fasttext_row_refuses_inconsistent_input() -> None:
+    compiled = kernel.KERNEL
+    if compiled is None:
+        pytest.skip("the compiled kernel is not built here")
+    row_map = np.arange(20, dtype=np.int64)
+    ids, weights = compiled.fasttext_row([np.array([3, 1, 3], np.int64).tobytes()], [7], 4, row_map, 10, 10, 2)
+    assert np.frombuffer(ids, np.int64).tolist() == [1, 3]
+    assert np.frombuffer(weights, np.float32).tolist() == pytest.approx([0.25, 0.5])
+    with pytest.raises(ValueError, match="inconsistent"):
+        compiled.fasttext_row([b""], [1, 2], 0, row_map, 10, 10, 2)
+    with pytest.raises(TypeError, match="int64"):
+        compiled.fasttext_row([np.array([1], np.int64)], [1], 1, row_map, 10, 10, 2)
+    with pytest.raises(TypeError, match="int64"):
+        compiled.fasttext_row([b""], [1], 1, row_map.astype(np.int32), 10, 10, 2)
+    with pytest.raises(ValueError, match="shorter"):
+        compiled.fasttext_row([b"", b""], [1, 2], 0, row_map[:5], 10, 10, 2)
+    with pytest.raises(OverflowError):
+        compiled.fasttext_row([b""], [-1], 0, row_map, 10, 10, 2)

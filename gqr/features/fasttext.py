@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from gqr import kernel as _compiled
 from gqr.errors import InvalidInputError, ManifestError
 from gqr.features.batch import SparseBatch, count_unique
 from gqr.features.hashing_fast import count_keys
@@ -48,6 +49,8 @@ _M64 = 0xFFFFFFFFFFFFFFFF
 # fastText XORs each byte as a *signed* char widened to 32 bits: bytes >= 0x80 sign-extend.
 _SIGNED_BYTE = [b | 0xFFFFFF00 if b >= 0x80 else b for b in range(256)]
 _CACHE_SIZE = 2**15  # tokens whose ids are kept (serving sees the same words again)
+#: the compiled kernel (``gqr.kernel``): ``one`` counts and weighs a line's rows in one call
+KERNEL = _compiled.KERNEL
 
 
 def _word_class() -> str:
@@ -142,7 +145,7 @@ class FastTextFeaturizer:
         self._row_map = row_map
         self.n_rows = nwords + int(kept.sum())
         self._cache: dict[str, tuple[np.ndarray, int]] = {}
-        self._fast_cache: dict[str, tuple[np.ndarray, int, int]] = {}
+        self._fast_cache: dict[str, tuple[np.ndarray, int, int, bytes]] = {}
 
     # -- fastText's id computation ----------------------------------------------------------
     def char_ngram_ids(self, token: str) -> list[int]:
@@ -255,6 +258,12 @@ class FastTextFeaturizer:
         hits = [cache.get(token) or self._fast_token(token) for token in tokens]
         parts = [hit[0] for hit in hits]
         size = sum(hit[1] for hit in hits)
+        if KERNEL is not None:  # the word n-grams, the count and the weights below, in C
+            ids, weights = KERNEL.fasttext_row(
+                [hit[3] for hit in hits], [hit[2] for hit in hits], size, self._row_map, len(self.vocab),
+                self.bucket, self.word_ngrams,
+            )
+            return np.frombuffer(ids, dtype=np.int64), np.frombuffer(weights, dtype=np.float32)
         if self.bucket > 0 and self.word_ngrams > 1 and len(hits) > 1:
             hashes = np.array([hit[2] for hit in hits], dtype=np.uint64)
             ngrams = self._word_ngrams_fast(hashes, np.array([hashes.size]))[1]
@@ -268,12 +277,14 @@ class FastTextFeaturizer:
         counts *= np.float32(1.0 / max(size, 1))
         return uniq, counts
 
-    def _fast_token(self, token: str) -> tuple[np.ndarray, int, int]:
-        """(compact rows of ``token`` that the model keeps, how many raw ids it has, its word hash)."""
+    def _fast_token(self, token: str) -> tuple[np.ndarray, int, int, bytes]:
+        """(compact rows of ``token`` that the model keeps, how many raw ids it has, its word
+        hash, the rows' bytes for the compiled kernel)."""
         raw, word_hash = self._token(token)
         compact = self._row_map[raw]
-        hit = (compact[compact >= 0], int(raw.size), word_hash)
-        hit[0].setflags(write=False)
+        kept = compact[compact >= 0]
+        hit = (kept, int(raw.size), word_hash, kept.tobytes())
+        kept.setflags(write=False)
         if len(self._fast_cache) >= _CACHE_SIZE:
             self._fast_cache.clear()
         self._fast_cache[token] = hit
