@@ -256,7 +256,6 @@ class FastTextFeaturizer:
         tokens.append(EOS)
         cache = self._fast_cache
         hits = [cache.get(token) or self._fast_token(token) for token in tokens]
-        parts = [hit[0] for hit in hits]
         size = sum(hit[1] for hit in hits)
         if KERNEL is not None:  # the word n-grams, the count and the weights below, in C
             ids, weights = KERNEL.fasttext_row(
@@ -264,6 +263,7 @@ class FastTextFeaturizer:
                 self.bucket, self.word_ngrams,
             )
             return np.frombuffer(ids, dtype=np.int64), np.frombuffer(weights, dtype=np.float32)
+        parts = [hit[0] for hit in hits]
         if self.bucket > 0 and self.word_ngrams > 1 and len(hits) > 1:
             hashes = np.array([hit[2] for hit in hits], dtype=np.uint64)
             ngrams = self._word_ngrams_fast(hashes, np.array([hashes.size]))[1]
