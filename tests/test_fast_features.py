@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gqr import Router, kernel
+from gqr import Router, kernel, rules
 from gqr.features import SparseBatch, from_spec, hashing_fast
 from gqr.features import fasttext as fasttext_features
 from gqr.features.fasttext import FastTextFeaturizer, tokenize
@@ -47,11 +47,13 @@ MEGABYTE = ["word " * 200_000, "é" * 500_000]
 
 
 @pytest.fixture(params=["compiled", "numpy"])
-def hashing_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the compiled kernel, then with the numpy path it falls back to."""
+def kernel_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the compiled kernel, then with the Python and numpy code it falls back to
+    (in every module that uses the kernel)."""
     if request.param == "numpy":
-        monkeypatch.setattr(hashing_fast, "KERNEL", None)
-    elif hashing_fast.KERNEL is None:
+        for module in (hashing_fast, fasttext_features, rules):
+            monkeypatch.setattr(module, "KERNEL", None)
+    elif kernel.KERNEL is None:
         pytest.skip("the compiled kernel is not built here (no C compiler at install)")
     return str(request.param)
 
@@ -139,14 +141,14 @@ def _texts(parity_texts: list[str]) -> list[str]:
      HashingConfig(2**8, (1, 8), (1, 8)), HashingConfig(5000, (0, 3), (0, 1))],
     ids=["shipped", "words-only", "char-3-only", "wide-ranges", "not-a-power-of-two"],
 )
-def test_hashing_fast_equals_reference(hashing_path: str, parity_texts: list[str], config: HashingConfig) -> None:
+def test_hashing_fast_equals_reference(kernel_path: str, parity_texts: list[str], config: HashingConfig) -> None:
     texts = _texts(parity_texts)
     _same(hashing_fast.hash_texts_fast(texts, config), hash_texts(texts, config))
     for text in texts:
         _same(hashing_fast.hash_texts_fast([text], config), hash_texts([text], config))
 
 
-def test_hashing_fast_on_megabyte_input_and_empty_batches(hashing_path: str) -> None:
+def test_hashing_fast_on_megabyte_input_and_empty_batches(kernel_path: str) -> None:
     config = HashingConfig(2**17)
     for text in MEGABYTE:
         _same(hashing_fast.hash_texts_fast([text], config), hash_texts([text], config))
@@ -155,14 +157,14 @@ def test_hashing_fast_on_megabyte_input_and_empty_batches(hashing_path: str) -> 
 
 
 def test_batch_hashed_in_several_chunks_equals_reference(
-    hashing_path: str, parity_texts: list[str], monkeypatch: pytest.MonkeyPatch
+    kernel_path: str, parity_texts: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hashing_fast, "_CHUNK_CHARS", 500)  # a chunk every few rows
     texts = _texts(parity_texts)
     _same(hashing_fast.hash_texts_fast(texts, HashingConfig()), hash_texts(texts, HashingConfig()))
 
 
-def test_invalid_utf8_is_refused_alike(hashing_path: str) -> None:
+def test_invalid_utf8_is_refused_alike(kernel_path: str) -> None:
     """A lone surrogate (bytes that were not UTF-8, read with surrogateescape) is not text;
     ``clean`` refuses it before serving, and both hashers raise the same error."""
     bad = b"caf\xe9 ok".decode("utf-8", "surrogateescape")
@@ -173,7 +175,7 @@ def test_invalid_utf8_is_refused_alike(hashing_path: str) -> None:
             featurize(["fine", bad], HashingConfig())
 
 
-def test_hybrid_fast_equals_reference(hashing_path: str, parity_texts: list[str]) -> None:
+def test_hybrid_fast_equals_reference(kernel_path: str, parity_texts: list[str]) -> None:
     featurizer = HybridFeaturizer(HashingConfig(2**12), parse_vocab(default_vocab()))
     texts = _texts(parity_texts)
     _same(featurizer(texts), featurizer.reference(texts))
@@ -190,18 +192,8 @@ def _fasttext(texts: list[str], word_ngrams: int) -> FastTextFeaturizer:
     return FastTextFeaturizer(vocab, bucket=2**12, minn=2, maxn=5, word_ngrams=word_ngrams, kept_buckets=kept)
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def fasttext_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the kernel's ``fasttext_row`` (one line), then with numpy."""
-    if request.param == "numpy":
-        monkeypatch.setattr(fasttext_features, "KERNEL", None)
-    elif fasttext_features.KERNEL is None:
-        pytest.skip("the compiled kernel is not built here (no C compiler at install)")
-    return str(request.param)
-
-
 @pytest.mark.parametrize("word_ngrams", [1, 2, 3])
-def test_fasttext_fast_equals_reference(fasttext_path: str, parity_texts: list[str], word_ngrams: int) -> None:
+def test_fasttext_fast_equals_reference(kernel_path: str, parity_texts: list[str], word_ngrams: int) -> None:
     texts = _texts(parity_texts)
     featurizer = _fasttext(texts, word_ngrams)
     _same(featurizer(texts), featurizer.reference(texts))
@@ -215,7 +207,7 @@ def test_from_spec_gives_the_fast_path_or_the_reference() -> None:
     assert fast.func is hashing_fast.hash_texts_fast and ref.func is hash_texts  # type: ignore[attr-defined]
 
 
-def test_shipped_router_decides_the_same_on_both_paths(hashing_path: str, parity_texts: list[str]) -> None:
+def test_shipped_router_decides_the_same_on_both_paths(kernel_path: str, parity_texts: list[str]) -> None:
     fast = Router.load()
     reference = Router.load()
     reference.scorer.featurize = reference.scorer.featurize.reference  # type: ignore[attr-defined]
