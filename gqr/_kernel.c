@@ -30,7 +30,7 @@
 /* the longest normalised string gqr hashes: 4 * MAX_CHARS + 8 (gqr.features.hashing._MAX_LEN) */
 #define MAX_LEN 16008
 /* gqr.kernel.VERSION: bumped with every change of what this file computes */
-#define VERSION 4
+#define VERSION 5
 
 static uint64_t powers[MAX_LEN + 1];   /* B^j mod p */
 static uint64_t inverse31[MAX_LEN + 1]; /* B^-j * 31 mod p */
@@ -87,8 +87,8 @@ static Py_ssize_t count_word(Py_ssize_t n, Py_ssize_t spaces, const Config *c) {
 
 static int is_word(Py_UCS4 ch) { return Py_UNICODE_ISALNUM(ch) || ch == '_'; }
 
-/* Normalise the casefolded text into s (when not NULL; room for MAX_LEN code points), noting
- * the positions of its spaces; *n and *m get its length and its number of spaces. Raises
+/* Normalise the casefolded text into s (room for MAX_LEN code points), noting the positions
+ * of its spaces; *n and *m get its length and its number of spaces. Raises
  * UnicodeEncodeError (as the numpy path's UTF-32 encoding does) for a lone surrogate that
  * s keeps: bytes that were not UTF-8 are not text. */
 static int normalise(PyObject *text, Py_UCS4 *s, Py_ssize_t *spaces, Py_ssize_t *n, Py_ssize_t *m) {
@@ -98,12 +98,8 @@ static int normalise(PyObject *text, Py_UCS4 *s, Py_ssize_t *spaces, Py_ssize_t 
 #define EMIT(ch)                                          \
     do {                                                  \
         if (len == MAX_LEN) goto done;                    \
-        if ((ch) == ' ') {                                \
-            if (spaces) spaces[nsp] = len;                \
-            nsp++;                                        \
-        }                                                 \
-        if (s) s[len] = (ch);                             \
-        len++;                                            \
+        if ((ch) == ' ') spaces[nsp++] = len;             \
+        s[len++] = (ch);                                  \
     } while (0)
     EMIT(' ');
     for (Py_ssize_t j = 0; j < size; j++) {
@@ -163,60 +159,53 @@ static int check_text(PyObject *text) {
     return 0;
 }
 
-static int parse_config(Config *c, long long n_features) {
-    if (n_features < 1) {
-        PyErr_SetString(PyExc_ValueError, "n_features must be positive");
-        return -1;
-    }
-    c->n_features = (int64_t)n_features;
-    return 0;
-}
-
 PyDoc_STRVAR(keys_doc,
              "keys(texts, n_features, char_lo, char_hi, word_lo, word_hi, stride, offset) -> bytearray\n\n"
              "int64 keys row * stride + offset + id of every n-gram of every casefolded text.");
 
 static PyObject *keys(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *texts;
+    PyObject *texts, *result = NULL;
     long long n_features, stride, offset;
     Config c;
     if (!PyArg_ParseTuple(args, "O!LiiiiLL", &PyList_Type, &texts, &n_features, &c.char_lo, &c.char_hi,
                           &c.word_lo, &c.word_hi, &stride, &offset))
         return NULL;
-    if (parse_config(&c, n_features) < 0) return NULL;
-    Py_ssize_t rows = PyList_GET_SIZE(texts), total = 0, n, m;
-    for (Py_ssize_t r = 0; r < rows; r++) { /* first pass: how many keys, and every text checked */
-        PyObject *text = PyList_GET_ITEM(texts, r);
-        if (check_text(text) < 0 || normalise(text, NULL, NULL, &n, &m) < 0) return NULL;
-        total += count_char(n, &c) + count_word(n, m, &c);
+    if (n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "n_features must be positive");
+        return NULL;
     }
-    PyObject *result = PyByteArray_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
+    c.n_features = (int64_t)n_features;
     Py_UCS4 *s = malloc(MAX_LEN * sizeof(Py_UCS4));
     Py_ssize_t *spaces = malloc(MAX_LEN * sizeof(Py_ssize_t));
     uint64_t *prefix = malloc((MAX_LEN + 1) * sizeof(uint64_t));
-    if (result == NULL || s == NULL || spaces == NULL || prefix == NULL) {
-        free(s);
-        free(spaces);
-        free(prefix);
-        Py_XDECREF(result);
-        return result == NULL ? NULL : PyErr_NoMemory();
+    int64_t *out = NULL; /* grows by doubling: one normalisation per text, one copy at the end */
+    Py_ssize_t capacity = 0, written = 0, n, m;
+    if (s == NULL || spaces == NULL || prefix == NULL) {
+        PyErr_NoMemory();
+        goto cleanup;
     }
-    int64_t *out = (int64_t *)PyByteArray_AS_STRING(result);
-    Py_ssize_t written = 0;
-    for (Py_ssize_t r = 0; r < rows && written <= total; r++) {
-        normalise(PyList_GET_ITEM(texts, r), s, spaces, &n, &m); /* cannot fail: the first pass passed */
-        if (written + count_char(n, &c) + count_word(n, m, &c) > total) break;
+    for (Py_ssize_t r = 0; r < PyList_GET_SIZE(texts); r++) {
+        PyObject *text = PyList_GET_ITEM(texts, r);
+        if (check_text(text) < 0 || normalise(text, s, spaces, &n, &m) < 0) goto cleanup;
+        Py_ssize_t need = written + count_char(n, &c) + count_word(n, m, &c);
+        if (need > capacity) {
+            capacity = need > 2 * capacity ? need : 2 * capacity;
+            int64_t *grown = realloc(out, (size_t)capacity * sizeof(int64_t));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto cleanup;
+            }
+            out = grown;
+        }
         written += row_keys(s, n, spaces, m, &c, (int64_t)r * stride + offset, prefix, out + written);
     }
+    result = PyByteArray_FromStringAndSize((const char *)out, written * (Py_ssize_t)sizeof(int64_t));
+cleanup:
     free(s);
     free(spaces);
     free(prefix);
-    if (written != total) { /* cannot happen: both passes see the same texts */
-        Py_DECREF(result);
-        PyErr_SetString(PyExc_RuntimeError, "n-gram count mismatch");
-        return NULL;
-    }
+    free(out);
     return result;
 }
 
@@ -243,8 +232,6 @@ static void finder_free(PyObject *capsule) {
     Finder *f = PyCapsule_GetPointer(capsule, FINDER);
     if (f != NULL) finder_release(f);
 }
-
-static Py_UCS4 first_of(PyObject *word) { return PyUnicode_READ_CHAR(word, 0); }
 
 PyDoc_STRVAR(finder_doc, "finder(words) -> capsule for find(): a list of non-empty str.");
 
@@ -276,7 +263,7 @@ static PyObject *finder(PyObject *self, PyObject *words) {
         f->first[c] = f->count;
         for (Py_ssize_t i = 0; i < count; i++) {
             PyObject *w = PyList_GET_ITEM(words, i);
-            Py_UCS4 head = first_of(w);
+            Py_UCS4 head = PyUnicode_READ_CHAR(w, 0);
             if (c < 128 ? head != (Py_UCS4)c : head < 128) continue;
             Py_UCS4 *copy = PyUnicode_AsUCS4Copy(w);
             if (copy == NULL) {
@@ -309,10 +296,7 @@ static PyObject *find(PyObject *self, PyObject *args) {
     Py_ssize_t start;
     if (!PyArg_ParseTuple(args, "OUn", &capsule, &text, &start)) return NULL;
     Finder *f = PyCapsule_GetPointer(capsule, FINDER);
-    if (f == NULL) return NULL;
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) return NULL;
-#endif
+    if (f == NULL || check_text(text) < 0) return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);

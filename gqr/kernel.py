@@ -20,7 +20,7 @@ from types import ModuleType
 __all__ = ["KERNEL", "VERSION", "load"]
 
 #: ``_kernel.c``'s VERSION: a build of other sources (a stale editable install) is not used
-VERSION = 4
+VERSION = 5
 
 
 def load() -> ModuleType | None:
@@ -36,7 +36,7 @@ def load() -> ModuleType | None:
             return kernel
         problem = "was built from other sources than this gqr's"
     logging.getLogger("gqr").warning(
-        "gqr's compiled kernel %s: hashing and rule gates run in numpy and Python, the same results, "
+        "gqr's compiled kernel %s: its loops run in Python and numpy instead, with the same results, "
         "slower. Reinstall gqr (pip install -e .) with a C compiler (gcc, clang) for the fast path.",
         problem,
     )

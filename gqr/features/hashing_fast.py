@@ -185,7 +185,7 @@ def batch_keys(texts: Sequence[str], config: HashingConfig, stride: int, offset:
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
 
 
-def _kernel_keys(kernel: ModuleType, texts: Sequence[str], config: HashingConfig, stride: int, offset: int) -> np.ndarray:
+def _kernel_keys(compiled: ModuleType, texts: Sequence[str], config: HashingConfig, stride: int, offset: int) -> np.ndarray:
     """``batch_keys`` by the compiled kernel, which normalises too: casefolded texts in, keys
     out, in slices of about ``_CHUNK_CHARS`` code points (bounds memory)."""
     (clo, chi), (wlo, whi) = config.char_ngrams, config.word_ngrams
@@ -196,7 +196,7 @@ def _kernel_keys(kernel: ModuleType, texts: Sequence[str], config: HashingConfig
         folded.append(text.casefold())
         size += min(len(folded[-1]), _MAX_LEN)
         if size >= _CHUNK_CHARS or row == len(texts) - 1:
-            chunk = kernel.keys(folded, config.n_features, clo, chi, wlo, whi, stride, first * stride + offset)
+            chunk = compiled.keys(folded, config.n_features, clo, chi, wlo, whi, stride, first * stride + offset)
             keys.append(np.frombuffer(chunk, dtype=np.int64))
             first, size, folded = row + 1, 0, []
     if not keys:
